@@ -1,0 +1,40 @@
+# One command each on a fresh machine: every target sets up .venv/ first if needed.
+PY         := .venv/bin/python
+SUBMISSION ?= examples/buggy_submission
+RUBRIC     ?= cs182_hw2
+RESULTS    ?= results.json
+JOBS       ?= 2
+
+.PHONY: env grade test bench template fixtures autograder precheck mutants clean
+
+env: .venv/.requirements.sha256
+
+.venv/.requirements.sha256: requirements.txt setup.sh
+	./setup.sh
+
+grade: env
+	$(PY) -m grader grade "$(SUBMISSION)" --rubric $(RUBRIC) --results "$(RESULTS)"
+
+test: env
+	$(PY) -m pytest tests -n $(JOBS) -q
+
+bench: env
+	$(PY) -m grader.bench
+
+template: env
+	$(PY) -m grader template
+
+fixtures: env
+	$(PY) -m grader fixtures
+
+autograder: env
+	$(PY) -m grader bundle gradescope
+
+precheck: env
+	$(PY) -m grader bundle precheck
+
+mutants: env
+	$(PY) -m grader mutants
+
+clean:
+	rm -rf dist build .pytest_cache results.json
