@@ -1,0 +1,303 @@
+"""Grader-side handle on the sandboxed worker (see grader/worker.py).
+
+The grader talks to one worker child at a time through a socket; every call
+has a timeout, and the run has a global deadline.  When a call hangs or the
+child dies, the child is killed and the next call gets a fresh one, forked
+from the zygote that already holds numpy/torch.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import protocol
+from grader.protocol import Ref
+
+ROOT = Path(__file__).resolve().parent.parent
+ZYGOTE_START_TIMEOUT = 120.0  # torch import on a slow, shared CPU
+
+DEFAULT_LIMITS = {
+    "memory_bytes": 2 * 1024**3,  # on top of what the zygote already mapped
+    "file_bytes": 64 * 1024**2,
+    "nproc": 64,
+    "cpu_s": 600,
+}
+
+
+class WorkerError(Exception):
+    """Something went wrong on the student's side of a call; ``str()`` is student-facing."""
+
+
+class StudentException(WorkerError):
+    def __init__(self, message, exc_type="", traceback="", kind="exception"):
+        super().__init__(message)
+        self.exc_type, self.traceback, self.kind = exc_type, traceback, kind
+
+
+class WorkerTimeout(WorkerError):
+    pass
+
+
+class WorkerCrashed(WorkerError):
+    pass
+
+
+class DeadlineReached(WorkerError):
+    pass
+
+
+class InternalError(Exception):
+    """The grader itself failed (not the student's fault)."""
+
+
+@dataclass
+class CallResult:
+    value: object
+    ref: Ref | None
+    elapsed: float = 0.0
+
+
+@dataclass
+class Sandbox:
+    stage: Path
+    torch: bool = False
+    user: str | None = None
+    limits: dict = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    threads: int = 1
+    deadline: float | None = None  # time.monotonic() value
+    default_timeout: float = 30.0
+
+    def __post_init__(self):
+        self._zygote = None
+        self._ctl = None
+        self._child = None  # (socket, pid)
+        self._imports: dict[str, object] = {}
+        self._captured: list[str] | None = None
+        self.spawned = 0
+        self._workdir = Path(tempfile.mkdtemp(prefix="ag-work-"))
+        os.chmod(self._workdir, 0o700)
+        self._uid = None
+        if self.user and os.getuid() == 0:
+            import pwd
+            pw = pwd.getpwnam(self.user)
+            self._uid = pw.pw_uid
+            os.chown(self._workdir, pw.pw_uid, pw.pw_gid)
+        self._log = tempfile.TemporaryFile()
+
+    # ------------------------------------------------------------ processes
+    def _start_zygote(self):
+        ours, theirs = socket.socketpair()
+        cfg = {"stage": str(self.stage), "workdir": str(self._workdir), "torch": self.torch,
+               "user": self.user, "limits": self.limits, "threads": self.threads}
+        env = {k: v for k, v in os.environ.items()
+               if k in ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")}
+        env["PYTHONPATH"] = str(ROOT)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.setdefault("OMP_NUM_THREADS", str(self.threads))
+        self._zygote = subprocess.Popen(
+            [sys.executable, "-m", "grader.worker", "--control-fd", str(theirs.fileno()),
+             "--config", json.dumps(cfg)],
+            pass_fds=[theirs.fileno()], cwd=str(self._workdir), env=env,
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
+        theirs.close()
+        ours.settimeout(ZYGOTE_START_TIMEOUT)
+        try:
+            ready = ours.recv(1)
+        except OSError:
+            ready = b""
+        if ready != b"R":
+            self._zygote.kill()
+            self._log.seek(0)
+            raise InternalError("the worker process failed to start:\n" + self._log.read()[-3000:].decode(errors="replace"))
+        ours.settimeout(None)
+        self._ctl = ours
+
+    def _spawn(self):
+        if self._zygote is None or self._zygote.poll() is not None:
+            self._start_zygote()
+        a, b = socket.socketpair()
+        try:
+            socket.send_fds(self._ctl, [b"S"], [b.fileno()])
+            self._ctl.settimeout(30)
+            pid = int.from_bytes(_recv_exact(self._ctl, 4), "little")
+            self._ctl.settimeout(None)
+        except OSError:
+            # the zygote died (a student's process may have killed it): start over once
+            self._zygote.kill()
+            self._zygote = None
+            b.close()
+            a.close()
+            self._start_zygote()
+            return self._spawn()
+        b.close()
+        self._child = (a, pid)
+        self.spawned += 1
+
+    def kill_child(self):
+        if self._child is None:
+            return
+        sock, pid = self._child
+        self._child = None
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        sock.close()
+
+    def reset(self):
+        """Next call runs in a fresh child (state from earlier calls is gone)."""
+        self.kill_child()
+
+    def close(self):
+        self.kill_child()
+        if self._zygote is not None:
+            self._zygote.kill()
+            self._zygote.wait()
+            self._zygote = None
+        if self._uid is not None:
+            _kill_uid(self._uid)
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ------------------------------------------------------------ capture
+    def begin_capture(self):
+        self._captured = []
+
+    def end_capture(self) -> str:
+        text = "".join(self._captured or [])
+        self._captured = None
+        return text
+
+    # ------------------------------------------------------------ requests
+    def request(self, op: str, payload=None, timeout: float | None = None, label: str = "the call"):
+        timeout = self.default_timeout if timeout is None else timeout
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise DeadlineReached("not run: the grading time budget was used up by earlier checks")
+            timeout = min(timeout, left)
+        if self._child is None:
+            self._spawn()
+        sock, pid = self._child
+        try:
+            sock.sendall(protocol.pack({"op": op}, payload))
+            head, value = protocol.read_message(_TimedReader(sock, timeout))
+        except TimeoutError:
+            self.kill_child()
+            raise WorkerTimeout(f"{label} did not return within {timeout:g} s (stopped)") from None
+        except (EOFError, ConnectionError, BrokenPipeError):
+            self.kill_child()
+            raise WorkerCrashed(f"the process running {label} ended abruptly (a crash, os._exit, "
+                                "or a memory/CPU limit was hit)") from None
+        except protocol.ProtocolError as exc:
+            self.kill_child()
+            raise WorkerCrashed(f"{label} sent back malformed data ({exc})") from None
+        out = head.get("output") or ""
+        if out and self._captured is not None:
+            self._captured.append(out)
+        if not head.get("ok"):
+            kind = head.get("error", "exception")
+            if kind == "protocol":
+                raise StudentException(f"{label} returned a value that cannot be graded: {head.get('message')}",
+                                       kind=kind)
+            raise StudentException(str(head.get("message", "")), head.get("exc_type", ""),
+                                   head.get("traceback", ""), kind)
+        return head, value
+
+    def import_module(self, module: str, timeout: float | None = None):
+        """Import a staged module; the outcome (names or error) is cached for the whole run."""
+        if module not in self._imports:
+            try:
+                _, info = self.request("import", {"module": module}, timeout, label=f"importing {module}")
+                self._imports[module] = info
+            except WorkerError as exc:
+                self._imports[module] = exc
+        got = self._imports[module]
+        if isinstance(got, Exception):
+            raise got
+        return got
+
+    def call(self, module: str | None, name: str | None, *args, kwargs=None, ref: Ref | None = None,
+             seed: int | None = None, pick=None, timeout: float | None = None, label: str | None = None,
+             batch=None, discard=False, helper=None) -> CallResult:
+        payload = {"args": list(args), "kwargs": kwargs or {}}
+        if ref is not None:
+            payload["ref"] = ref
+        else:
+            payload["module"], payload["name"] = module, name
+            self.import_module(module, timeout)
+        if helper is not None:
+            payload["helper"] = list(helper)
+        if seed is not None:
+            payload["seed"] = seed
+        if pick is not None:
+            payload["pick"] = [list(p) for p in pick]
+        if batch is not None:
+            payload["batch"] = [list(a) for a in batch]
+        if discard:
+            payload["discard"] = True
+        head, value = self.request("call", payload, timeout, label=label or f"{name or 'the call'}")
+        h = head.get("handle")
+        return CallResult(value, Ref(h) if isinstance(h, int) else None, float(head.get("elapsed", 0.0) or 0.0))
+
+    def get(self, ref: Ref, pick=None, timeout=None):
+        payload = {"ref": ref}
+        if pick is not None:
+            payload["pick"] = [list(p) for p in pick]
+        _, value = self.request("get", payload, timeout, label="reading a value")
+        return value
+
+    def set(self, ref: Ref, value, timeout=None):
+        self.request("set", {"ref": ref, "value": value}, timeout, label="setting a value")
+
+
+class _TimedReader:
+    def __init__(self, sock, timeout):
+        self.sock = sock
+        self.end = time.monotonic() + timeout
+
+    def read(self, n):
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        r, _, _ = select.select([self.sock], [], [], left)
+        if not r:
+            raise TimeoutError
+        return self.sock.recv(min(n, 1 << 20))
+
+
+def _recv_exact(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("closed")
+        data += chunk
+    return data
+
+
+def _kill_uid(uid: int):
+    """Kill every process left by the sandbox user (escaped grandchildren included)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid == uid:
+                os.kill(int(entry), signal.SIGKILL)
+        except OSError:
+            pass
