@@ -54,6 +54,10 @@ _STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 # runs inside a time-bounded sandbox (and may be repeated for hidden cases).
 SQUEEZENET_IMAGE_SIZE = 64
 
+# Calibration of squeezenet()'s classifier (see its docstring).
+_CALIBRATION_IMAGES = 16
+_CLASSIFIER_BIAS = 3.0
+
 
 def _as_shape(shape) -> tuple:
     return tuple(int(d) for d in shape)
@@ -129,32 +133,64 @@ def load_params_by_order(model, arrays) -> None:
 def squeezenet(seed: int = 0, num_classes: int = 1000):
     """A torchvision SqueezeNet 1.1 with deterministic, seeded weights.
 
-    Architecture: ``torchvision.models.squeezenet1_1(weights=None)``.  All
-    parameters are overwritten, in ``model.parameters()`` order, with
+    Architecture: ``torchvision.models.squeezenet1_1(weights=None)``.  Every
+    parameter is overwritten, in ``model.parameters()`` order, with
     :func:`seeded_params` draws (He-scaled normal conv weights, small normal
-    biases), except the final 1x1 classifier convolution: its weights use gain
-    1 and its biases are shifted by +0.5.  SqueezeNet ends with
-    ``Conv -> ReLU -> global average pool``, so with zero-centred biases about
-    half of the classes would be switched off at every position, would score
-    exactly 0 and would have a zero gradient (a fooling image or a class
-    visualization for such a class could never move).  The shift keeps every
-    class score positive and differentiable for ordinary inputs while the
-    ranking of classes still depends on the image.
+    biases); then the final 1x1 classifier convolution is calibrated so that
+    class scores behave like a trained network's for gradient-based checks:
+
+    - SqueezeNet ends with ``Conv -> ReLU -> global average pool``.  With
+      zero-centred biases about half of the classes would be switched off,
+      score exactly 0 and have a zero gradient, so no fooling image or class
+      visualization could ever move them.  Every class bias is set to
+      ``_CLASSIFIER_BIAS`` (3.0), far above the spread of the weighted term,
+      so all classes stay active.
+    - In a random ReLU network the features mostly grow or shrink together;
+      a raw random classifier then ranks classes by how they weight that
+      common direction, the same few classes win for every image, and
+      gradient ascent on any target mostly raises those winners.  The
+      component of each class's weight vector along the mean feature vector
+      ``mu`` is therefore projected out (``w_c -= (w_c . mu / mu . mu) mu``),
+      so classes differ in *how* the features vary, not in how large they are.
+    - The weights are finally divided by the standard deviation of
+      ``w_c . f`` over classes and positions, so scores vary on a unit scale.
+
+    ``mu`` and that standard deviation come from a float64 forward pass over
+    ``test_images(10**6 + seed, 16, SQUEEZENET_IMAGE_SIZE)``, deterministic
+    data computed in double precision, so the float32 weights do not depend on
+    the machine's float32 convolution kernels.  The result: predictions vary
+    from image to image, every class has a nonzero gradient, and a fooling
+    image for an arbitrary target is found in a few tens of normalized
+    gradient steps at SQUEEZENET_IMAGE_SIZE.
 
     The model is returned in eval mode with ``requires_grad=False`` on every
     parameter, on the CPU, float32.
     """
+    import copy
+
     import torchvision  # imported here so importing this module stays light
 
     model = torchvision.models.squeezenet1_1(weights=None, num_classes=num_classes)
-    params = list(model.parameters())
-    shapes = [p.shape for p in params]
-    arrays = seeded_params(shapes, seed)
-    # The last two parameters are classifier[1] (the 1x1 conv to num_classes):
-    # weight (num_classes, 512, 1, 1) and bias (num_classes,).  Re-scale them.
-    arrays[-2] = (arrays[-2] / math.sqrt(2.0)).astype(np.float32)
-    arrays[-1] = (arrays[-1] + 0.5).astype(np.float32)
+    arrays = seeded_params([p.shape for p in model.parameters()], seed)
     load_params_by_order(model, arrays)
+    model.eval()
+
+    # The last two parameters belong to classifier[1], the 1x1 conv to
+    # num_classes: weight (num_classes, 512, 1, 1) and bias (num_classes,).
+    probe = copy.deepcopy(model).double()
+    calib = torch.from_numpy(
+        test_images(10 ** 6 + seed, _CALIBRATION_IMAGES, SQUEEZENET_IMAGE_SIZE)).double()
+    with torch.no_grad():
+        feats = probe.features(calib)  # (n, 512, h, w)
+    feats = feats.permute(0, 2, 3, 1).reshape(-1, feats.shape[1]).numpy()
+    mu = feats.mean(axis=0)
+    weight = arrays[-2].reshape(arrays[-2].shape[0], -1).astype(np.float64)
+    weight = weight - np.outer(weight @ mu / (mu @ mu), mu)
+    weight = weight / (feats @ weight.T).std()
+    arrays[-2] = weight.reshape(arrays[-2].shape).astype(np.float32)
+    arrays[-1] = np.full(arrays[-1].shape, _CLASSIFIER_BIAS, dtype=np.float32)
+    load_params_by_order(model, arrays)
+
     for p in model.parameters():
         p.requires_grad_(False)
     model.eval()

@@ -1,0 +1,83 @@
+"""Command line: ``python -m grader <command> ...`` (see ``--help``)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}\nRun `{self.prog} --help` for the options.", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="python -m grader", description="Autograder for CS182 HW2 / CS231n assignment 3.")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    g = sub.add_parser("grade", help="grade one submission (folder or .zip) into results.json")
+    g.add_argument("submission", help="submission folder or .zip")
+    g.add_argument("--results", default="results.json", help="where to write results.json (default: %(default)s)")
+    g.add_argument("--rubric", default="cs182_hw2", help="rubric name (cs182_hw2, cs231n_a3) or path to a YAML file")
+    g.add_argument("--questions", default=None, help="comma-separated questions to grade, e.g. Q1,Q2 (default: all)")
+    g.add_argument("-j", "--jobs", type=int, default=1, help="parallel check processes (default: 1)")
+    g.add_argument("--user", default=None, help="run student code as this user (needs root; default: $AUTOGRADER_SANDBOX_USER)")
+    g.add_argument("--quiet", action="store_true", help="do not print the table")
+
+    c = sub.add_parser("check", help="students: run the visible checks on your own assignment folder")
+    c.add_argument("submission", nargs="?", default=".", help="your assignment folder (default: current folder)")
+    c.add_argument("--rubric", default="cs182_hw2")
+    c.add_argument("--questions", default=None)
+    c.add_argument("--results", default=None, help="also write results.json here")
+
+    t = sub.add_parser("template", help="regenerate student_template/ from reference/")
+    t.add_argument("--check", action="store_true", help="exit 1 if the committed template differs")
+    f = sub.add_parser("fixtures", help="regenerate fixtures/ from reference/")
+    f.add_argument("--check", action="store_true", help="exit 1 if the committed fixtures differ")
+
+    b = sub.add_parser("bundle", help="build dist/autograder.zip (gradescope) or dist/precheck.zip (precheck)")
+    b.add_argument("kind", choices=["gradescope", "precheck"])
+    b.add_argument("--out", default=None, help="output zip path")
+
+    bt = sub.add_parser("batch", help="regrade a Gradescope export")
+    bt.add_argument("export", help="export folder or zip (with submission_metadata.yml)")
+    bt.add_argument("-j", "--jobs", type=int, default=1)
+    bt.add_argument("--out", default="batch_out", help="output folder (default: %(default)s)")
+    bt.add_argument("--diff", default=None, metavar="PREVIOUS", help="an earlier scores.csv to compare with")
+    bt.add_argument("--resume", action="store_true", help="skip submissions already graded by this grader version and rubric")
+    bt.add_argument("--rubric", default="cs182_hw2")
+
+    m = sub.add_parser("mutants", help="check that every catalogued student bug is caught")
+    m.add_argument("--rubric", default="cs231n_a3")
+    m.add_argument("--only", default=None, help="comma-separated mutant names or question prefixes (e.g. Q1,Q4)")
+    m.add_argument("-j", "--jobs", type=int, default=2)
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if args.command is None:
+        ap.print_help()
+        return 2
+    if args.command == "template":
+        from grader import template
+        return template.main(args)
+    if args.command == "fixtures":
+        from grader import fixturegen
+        return fixturegen.main(args)
+    if args.command in ("grade", "check"):
+        from grader import run
+        return run.main(args)
+    if args.command == "bundle":
+        from grader import bundle
+        return bundle.main(args)
+    if args.command == "batch":
+        from grader import batch
+        return batch.main(args)
+    if args.command == "mutants":
+        from grader import mutants
+        return mutants.main(args)
+    ap.error(f"unknown command {args.command}")
+    return 2

@@ -1,0 +1,81 @@
+"""Compare a student's value with an expected one and say, in words, what is wrong.
+
+Every failure raises ``CheckFailure`` with a message a student can act on.
+For hidden cases the message gives shapes and error sizes, never the inputs or
+expected values.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from grader.protocol import Opaque
+
+
+class CheckFailure(Exception):
+    """A check did not pass; ``str()`` is the feedback shown to the student."""
+
+
+def fail(message: str):
+    raise CheckFailure(message)
+
+
+def rel_error(x, y) -> float:
+    """The course's relative error: max |x - y| / max(1e-8, |x| + |y|)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.size == 0:
+        return 0.0
+    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+
+
+def as_array(name: str, value, *, allow_tensor=True) -> np.ndarray:
+    """The numeric array inside ``value`` (a numpy array, a tensor view, a number), or a clear failure."""
+    if isinstance(value, dict) and "__tensor__" in value:
+        if not allow_tensor:
+            fail(f"{name} is a torch tensor; a numpy array was expected")
+        value = value["__tensor__"]
+    if value is None:
+        fail(f"{name} is None: the function is not implemented yet (it still returns the starter placeholder)")
+    if isinstance(value, Opaque):
+        fail(f"{name} is a {value.type_name} object; a numeric array was expected")
+    if isinstance(value, (bool, int, float, np.number)):
+        value = np.asarray(value)
+    if isinstance(value, (list, tuple)):
+        try:
+            value = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            fail(f"{name} is a {type(value).__name__} that is not a numeric array")
+    if not isinstance(value, np.ndarray):
+        fail(f"{name} is a {type(value).__name__}; a numeric array was expected")
+    return value
+
+
+def check_close(name: str, got, expected, tol: float, *, hint: str = "", hidden: bool = False,
+                allow_tensor=True) -> float:
+    """Fail unless ``got`` has ``expected``'s shape and rel_error(got, expected) <= tol."""
+    got = as_array(name, got, allow_tensor=allow_tensor)
+    expected = np.asarray(expected)
+    if got.shape != expected.shape:
+        squeezed = got.size == expected.size
+        fail(f"{name} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
+             + (" (same number of elements: check the order of your reshape/transpose)" if squeezed else ""))
+    if got.dtype.kind not in "biuf":
+        fail(f"{name} has dtype {got.dtype}; a real-valued array was expected")
+    if not np.all(np.isfinite(got)):
+        bad = int(np.sum(~np.isfinite(got)))
+        fail(f"{name} contains {bad} NaN/inf value(s)" + (f"; {hint}" if hint else ""))
+    err = rel_error(got, expected)
+    if not err <= tol:
+        where = "" if hidden else _where(got, expected)
+        fail(f"{name}: relative error {err:.1e}, expected below {tol:.0e}{where}" + (f"; {hint}" if hint else ""))
+    return err
+
+
+def _where(got, expected) -> str:
+    """A small pointer to the first wrong entry (visible cases only)."""
+    diff = np.abs(got.astype(np.float64) - expected)
+    idx = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.size else ()
+    if not idx:
+        return ""
+    if np.allclose(got, 0):
+        return " (all your values are zero)"
+    return f" (largest difference at index {tuple(int(i) for i in idx)}: got {got[idx]:.6g}, expected {expected[idx]:.6g})"

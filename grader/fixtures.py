@@ -1,0 +1,91 @@
+"""Read fixture cases (inputs and expected outputs) from fixtures/*.h5.
+
+Layout of each HDF5 file: ``/<function>/<case>/{inputs,expected}/<name>``
+datasets, and a JSON ``meta`` attribute on the case group with ``visibility``
+("visible" or "hidden"), ``seed``, ``description`` and ``params`` (plain
+JSON values such as ``word_to_idx`` or ``cell_type``).  ``visible.h5`` holds
+the notebook's own cases; ``hidden.h5`` the others, and it is left out of the
+student pre-check bundle.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from grader.paths import FIXTURES
+
+FILES = ("visible.h5", "hidden.h5")
+
+
+@dataclass
+class Case:
+    function: str
+    name: str
+    visibility: str
+    inputs: dict = field(default_factory=dict)
+    expected: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    seed: int | None = None
+    description: str = ""
+
+    @property
+    def hidden(self) -> bool:
+        return self.visibility == "hidden"
+
+    def __repr__(self):
+        return f"Case({self.function}/{self.name})"
+
+
+def _read_group(g) -> dict:
+    out = {}
+    for k, v in g.items():
+        arr = v[()]
+        out[k] = arr.item() if isinstance(arr, np.ndarray) and arr.ndim == 0 else (
+            np.asarray(arr) if isinstance(arr, np.ndarray) else arr)
+    return out
+
+
+@lru_cache(maxsize=None)
+def _load_all(fixtures_dir: str) -> dict[str, list[Case]]:
+    by_fn: dict[str, list[Case]] = {}
+    for fname in FILES:
+        path = Path(fixtures_dir) / fname
+        if not path.exists():
+            continue
+        with h5py.File(path, "r") as f:
+            for fn in sorted(f):
+                for cname in f[fn]:
+                    g = f[fn][cname]
+                    meta = json.loads(g.attrs["meta"])
+                    by_fn.setdefault(fn, []).append(Case(
+                        fn, cname, meta["visibility"], _read_group(g["inputs"]), _read_group(g["expected"]),
+                        meta.get("params", {}), meta.get("seed"), meta.get("description", "")))
+    for cases in by_fn.values():
+        cases.sort(key=lambda c: (c.hidden, c.name))
+    return by_fn
+
+
+def cases(function: str, fixtures_dir: Path | str = FIXTURES) -> list[Case]:
+    return list(_load_all(str(fixtures_dir)).get(function, []))
+
+
+def has_hidden(fixtures_dir: Path | str = FIXTURES) -> bool:
+    return (Path(fixtures_dir) / "hidden.h5").exists()
+
+
+def write_cases(path: Path, case_list: list[Case]) -> None:
+    """Write cases deterministically (fixed order, no timestamps)."""
+    with h5py.File(path, "w", track_order=False) as f:
+        for c in sorted(case_list, key=lambda c: (c.function, c.name)):
+            g = f.require_group(c.function).create_group(c.name)
+            meta = {"visibility": c.visibility, "seed": c.seed, "description": c.description, "params": c.params}
+            g.attrs["meta"] = json.dumps(meta, sort_keys=True)
+            for sub, values in (("inputs", c.inputs), ("expected", c.expected)):
+                sg = g.create_group(sub)
+                for k in sorted(values):
+                    sg.create_dataset(k, data=np.asarray(values[k]), track_times=False)

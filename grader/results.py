@@ -1,0 +1,142 @@
+"""Scores from check outcomes, Gradescope's results.json, and the terminal table.
+
+results.json follows Gradescope's specification: top-level ``score``,
+``execution_time``, ``output``, ``visibility``, ``stdout_visibility`` and
+``tests``; each test has ``name``, ``number``, ``score``, ``max_score``,
+``status``, ``output``, ``visibility`` and ``tags``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from grader.plugin import check_key, entry_for
+
+OUTPUT_LIMIT = 6000  # characters of feedback per test
+STUDENT_OUTPUT_LIMIT = 1500
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 60] + f"\n... [{len(text) - n + 60} more characters cut]"
+
+
+def score_tests(rub, outcomes: dict) -> tuple[list[dict], list[str]]:
+    """One Gradescope test per rubric entry; returns (tests, internal error notes)."""
+    by_entry: dict[str, list[tuple[str, dict]]] = {}
+    for nodeid, rec in outcomes.items():
+        e = entry_for(nodeid, rub)
+        if e is not None:
+            by_entry.setdefault(e.name, []).append((nodeid, rec))
+    tests, internal = [], []
+    for e in rub.entries():
+        recs = sorted(by_entry.get(e.name, []), key=lambda r: r[0])
+        lines, outputs = [], []
+        if not recs:
+            internal.append(f"{e.name}: no checks ran for this test")
+            lines.append("This test could not run (internal grader error: no checks were collected). "
+                         "Please tell the course staff.")
+        passed = 0
+        for nodeid, rec in recs:
+            props = dict((k, v) for k, v in rec["props"])
+            _, func, params = check_key(nodeid)
+            label = f"{func}[{params}]" if params else func
+            if rec["outcome"] == "passed":
+                passed += 1
+                lines.append(f"PASS {label}")
+            else:
+                if "internal_error" in props:
+                    internal.append(f"{nodeid}: {props['internal_error']}")
+                    why = "internal grader error (not your fault); the course staff have been told"
+                else:
+                    why = props.get("feedback", "failed")
+                lines.append(f"FAIL {label}: {why}")
+            if props.get("student_output"):
+                outputs.append(f"--- your code printed during {label} ---\n"
+                               + _clip(props["student_output"], STUDENT_OUTPUT_LIMIT))
+        frac = passed / len(recs) if recs else 0.0
+        score = round(e.points * frac, 4)
+        head = f"{passed}/{len(recs)} checks passed" if recs else ""
+        text = "\n".join([head] + lines + outputs).strip()
+        tests.append({
+            "name": e.name, "number": e.gs_number, "score": score, "max_score": e.points,
+            "status": "passed" if recs and passed == len(recs) else "failed",
+            "output": _clip(text, OUTPUT_LIMIT), "visibility": e.visibility,
+            "tags": [e.question] + (["hidden-cases"] if e.cases == "hidden" else []),
+        })
+    return tests, internal
+
+
+def build_results(tests: list[dict], output: str, execution_time: float) -> dict:
+    return {
+        "score": round(sum(t["score"] for t in tests), 4),
+        "execution_time": int(round(execution_time)),
+        "output": output,
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+    }
+
+
+def write_results(results: dict, path: Path) -> None:
+    """Atomic write: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".results-", dir=str(path.parent))
+    with os.fdopen(fd, "w") as f:
+        json.dump(results, f, indent=2)
+    os.replace(tmp, path)
+
+
+def validate(results: dict) -> list[str]:
+    """Problems with respect to Gradescope's field rules (empty list when valid)."""
+    problems = []
+    for key, typ in (("score", (int, float)), ("execution_time", int), ("output", str),
+                     ("visibility", str), ("stdout_visibility", str), ("tests", list)):
+        if not isinstance(results.get(key), typ):
+            problems.append(f"top-level {key!r} missing or of the wrong type")
+    vis_ok = {"visible", "hidden", "after_due_date", "after_published"}
+    if results.get("visibility") not in vis_ok or results.get("stdout_visibility") not in vis_ok:
+        problems.append("visibility values must be one of " + ", ".join(sorted(vis_ok)))
+    names = set()
+    for t in results.get("tests", []):
+        for key, typ in (("name", str), ("number", str), ("score", (int, float)), ("max_score", (int, float)),
+                         ("status", str), ("output", str), ("visibility", str)):
+            if not isinstance(t.get(key), typ):
+                problems.append(f"test {t.get('name')!r}: {key!r} missing or of the wrong type")
+        if t.get("status") not in ("passed", "failed"):
+            problems.append(f"test {t.get('name')!r}: status must be passed or failed")
+        if t.get("visibility") not in vis_ok:
+            problems.append(f"test {t.get('name')!r}: bad visibility")
+        if isinstance(t.get("score"), (int, float)) and isinstance(t.get("max_score"), (int, float)) \
+                and not 0 <= t["score"] <= t["max_score"]:
+            problems.append(f"test {t.get('name')!r}: score outside [0, max_score]")
+        if t.get("name") in names:
+            problems.append(f"duplicate test name {t.get('name')!r}")
+        names.add(t.get("name"))
+    if isinstance(results.get("score"), (int, float)) and results.get("tests"):
+        if abs(results["score"] - sum(t.get("score", 0) for t in results["tests"])) > 1e-6:
+            problems.append("top-level score is not the sum of the tests' scores")
+    return problems
+
+
+def table(results: dict, width: int = 100) -> str:
+    rows = []
+    for t in results["tests"]:
+        reason = ""
+        if t["status"] != "passed":
+            fails = [ln for ln in t["output"].splitlines() if ln.startswith("FAIL ")]
+            reason = fails[0][5:] if fails else t["output"].splitlines()[0] if t["output"] else ""
+        mark = "pass" if t["status"] == "passed" else "FAIL"
+        rows.append((t["number"], t["name"], f"{t['score']:g}/{t['max_score']:g}", mark, reason))
+    w_num = max([len(r[0]) for r in rows] + [3])
+    w_name = min(max([len(r[1]) for r in rows] + [4]), 48)
+    lines = [f"{'#':<{w_num}}  {'test':<{w_name}}  {'score':>9}  {'':4}  reason", "-" * width]
+    for num, name, sc, mark, reason in rows:
+        line = f"{num:<{w_num}}  {name[:w_name]:<{w_name}}  {sc:>9}  {mark:4}  {reason}"
+        lines.append(line if len(line) <= width * 2 else line[: width * 2 - 3] + "...")
+    total = sum(t["max_score"] for t in results["tests"])
+    lines.append("-" * width)
+    lines.append(f"total: {results['score']:g} / {total:g}")
+    return "\n".join(lines)

@@ -1,0 +1,134 @@
+"""Rubrics: which checks make up which Gradescope test, for how many points.
+
+A rubric YAML lists questions; each question names its checks module
+(``grader/checks/test_<module>.py``) and its tests.  A test selects checks by
+the name of the check function (without ``test_``) and by the visibility of
+the fixture case they run (``visible`` cases, ``hidden`` ones, or ``any``);
+its points are split equally over the checks it selects, which gives partial
+credit per gradient, per case.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from grader.paths import RUBRICS
+
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+
+
+class RubricError(ValueError):
+    pass
+
+
+@dataclass
+class Entry:
+    question: str
+    number: str
+    label: str
+    points: float
+    visibility: str
+    timeout: float
+    checks: list[str]
+    cases: str  # visible | hidden | any
+    description: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.question}.{self.number.split('.', 1)[-1]} {self.label}"
+
+    @property
+    def gs_number(self) -> str:
+        return self.number
+
+
+@dataclass
+class Question:
+    id: str
+    title: str
+    points: float
+    module: str
+    entries: list[Entry] = field(default_factory=list)
+    needs_torch: bool = False
+
+
+@dataclass
+class Rubric:
+    name: str
+    title: str
+    total: float
+    questions: list[Question]
+    time_budget_s: float
+    path: str = ""
+
+    def entries(self):
+        for q in self.questions:
+            yield from q.entries
+
+    def select(self, questions: list[str] | None) -> "Rubric":
+        if not questions:
+            return self
+        wanted = {q.strip().upper() for q in questions if q.strip()}
+        known = {q.id.upper() for q in self.questions}
+        unknown = wanted - known
+        if unknown:
+            raise RubricError(f"unknown question(s) {', '.join(sorted(unknown))}; "
+                              f"this rubric has {', '.join(q.id for q in self.questions)}")
+        return Rubric(self.name, self.title, self.total,
+                      [q for q in self.questions if q.id.upper() in wanted], self.time_budget_s, self.path)
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in RUBRICS.glob("*.yaml"))
+
+
+def load(name_or_path: str) -> Rubric:
+    p = Path(name_or_path)
+    if not (p.suffix in (".yaml", ".yml") and p.exists()):
+        p = RUBRICS / f"{name_or_path}.yaml"
+    if not p.exists():
+        raise RubricError(f"no rubric named {name_or_path!r}; use one of {', '.join(available())} "
+                          "or the path of a rubric .yaml file")
+    try:
+        d = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise RubricError(f"{p}: not valid YAML: {exc}") from None
+    try:
+        return _parse(d, str(p))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RubricError(f"{p}: {exc}") from None
+
+
+def _parse(d: dict, path: str) -> Rubric:
+    defaults = d.get("defaults", {})
+    questions = []
+    for qd in d["questions"]:
+        q = Question(qd["id"], qd["title"], float(qd["points"]), qd["module"],
+                     needs_torch=bool(qd.get("torch", False)))
+        for ed in qd["tests"]:
+            hidden = bool(ed.get("hidden", False))
+            vis = ed.get("visibility", defaults.get("hidden_visibility", "after_due_date") if hidden
+                         else defaults.get("visibility", "visible"))
+            if vis not in VISIBILITIES:
+                raise ValueError(f"{q.id} {ed.get('name')}: visibility must be one of {VISIBILITIES}")
+            label = ed["name"] + (" (hidden cases)" if hidden else "")
+            number = str(ed["number"]) + ("h" if hidden else "")
+            checks = ed["checks"] if isinstance(ed["checks"], list) else [ed["checks"]]
+            q.entries.append(Entry(q.id, number, label, float(ed["points"]), vis,
+                                   float(ed.get("timeout", defaults.get("timeout", 20))), checks,
+                                   ed.get("cases", "hidden" if hidden else "visible"), ed.get("description", "")))
+        got = sum(e.points for e in q.entries)
+        if abs(got - q.points) > 1e-9:
+            raise ValueError(f"{q.id}: tests add up to {got:g} points, the question says {q.points:g}")
+        questions.append(q)
+    r = Rubric(d["name"], d.get("title", d["name"]), float(d["total"]), questions,
+               float(d.get("time_budget_s", 600)), path)
+    got = sum(q.points for q in questions)
+    if abs(got - r.total) > 1e-9:
+        raise ValueError(f"questions add up to {got:g} points, the rubric's total says {r.total:g}")
+    names = [e.name for e in r.entries()]
+    if len(set(names)) != len(names):
+        raise ValueError("test names must be unique")
+    return r

@@ -1,0 +1,139 @@
+"""``python -m grader grade``: one submission in, results.json out.
+
+submission -> staging -> sandboxed worker -> checks (pytest) -> scores ->
+results.json.  Exit 0 whenever grading completed, whatever the score; 2 for a
+usage error; 1 when the grader itself failed (a valid results.json that says
+so is still written).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from grader import rubric as rubric_mod
+from grader import staging
+from grader.paths import CHECKS, FIXTURES, ROOT, TEMPLATE
+from grader.results import build_results, score_tests, table, validate, write_results
+
+
+def _zero_results(rub, message: str, elapsed: float) -> dict:
+    tests = [{"name": e.name, "number": e.gs_number, "score": 0.0, "max_score": e.points, "status": "failed",
+              "output": message, "visibility": e.visibility, "tags": [e.question]} for e in rub.entries()]
+    return build_results(tests, message, elapsed)
+
+
+def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixtures: Path = FIXTURES,
+          template: Path = TEMPLATE) -> tuple[dict, list[str]]:
+    """Grade and return (results dict, internal error notes)."""
+    t0 = time.time()
+    try:
+        report = staging.stage(submission, template)
+    except staging.StagingError as exc:
+        return _zero_results(rub, f"Your submission could not be read: {exc}", time.time() - t0), []
+    base = Path(report.stage_dir).parent
+    try:
+        hidden_total = sum(1 for e in rub.entries() if e.cases == "hidden")
+        has_hidden = (fixtures / "hidden.h5").exists()
+        if not has_hidden:  # the student pre-check bundle: hidden tests are not part of this run
+            rub = rubric_mod.Rubric(rub.name, rub.title, rub.total,
+                                    [rubric_mod.Question(q.id, q.title, q.points, q.module,
+                                                         [e for e in q.entries if e.cases != "hidden"], q.needs_torch)
+                                     for q in rub.questions], rub.time_budget_s, rub.path)
+        run_dir = Path(tempfile.mkdtemp(prefix="ag-run-"))
+        (run_dir / "stage.json").write_text(report.to_json())
+        cfg = {
+            "stage_report": str(run_dir / "stage.json"), "rubric": rub.path,
+            "questions": [q.id for q in rub.questions], "fixtures": str(fixtures),
+            "deadline_epoch": t0 + rub.time_budget_s, "user": user, "outcomes": str(run_dir / "outcomes.json"),
+            "threads": int(os.environ.get("AUTOGRADER_THREADS", "1")),
+            "torch": any(q.needs_torch for q in rub.questions),
+        }
+        (run_dir / "run.json").write_text(json.dumps(cfg))
+        modules = sorted({str(CHECKS / f"test_{q.module}.py") for q in rub.questions
+                          if (CHECKS / f"test_{q.module}.py").exists()})
+        internal = []
+        if modules:
+            internal += _run_pytest(modules, run_dir / "run.json", jobs)
+        outcomes = json.loads((run_dir / "outcomes.json").read_text()) if (run_dir / "outcomes.json").exists() else {}
+        shutil.rmtree(run_dir, ignore_errors=True)
+        # questions without checks yet are absent, never listed as passing
+        present = {q.id for q in rub.questions if (CHECKS / f"test_{q.module}.py").exists()}
+        rub = rubric_mod.Rubric(rub.name, rub.title, rub.total, [q for q in rub.questions if q.id in present],
+                                rub.time_budget_s, rub.path)
+        tests, notes = score_tests(rub, outcomes)
+        internal += notes
+        lines = [f"Graded with rubric {rub.name} ({rub.title})."]
+        for name, sf in sorted(report.files.items()):
+            if sf.origin == "file":
+                lines.append(f"{name}: graded {sf.source}")
+            elif sf.origin == "notebook":
+                lines.append(f"{name}: taken from your notebook {sf.source} ({sf.note})")
+        lines += report.messages
+        if not has_hidden and hidden_total:
+            lines.append(f"{hidden_total} hidden test(s) also run on Gradescope: the same functions on other "
+                         "shapes, seeds and edge cases (N=1, T=1, D != H, float32, NULL padding, batches).")
+        if internal:
+            lines.append("The grader hit an internal error on some checks (not your fault); the course staff "
+                         "should look at this run.")
+        return build_results(tests, "\n".join(lines), time.time() - t0), internal
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _run_pytest(modules: list[str], run_json: Path, jobs: int) -> list[str]:
+    import pytest
+    args = ["-p", "grader.plugin", "--ag-run", str(run_json), "-q", "--tb=no", "-p", "no:cacheprovider",
+            "--rootdir", str(ROOT), "-c", os.devnull, "--no-header", "-W", "ignore::DeprecationWarning"]
+    args += ["-n", str(jobs)] if jobs > 1 else ["-p", "no:xdist"]
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = pytest.main(args + modules)
+    if code not in (0, 1, 5):  # 1: some checks failed (normal); others: pytest itself failed
+        return [f"pytest exited with status {int(code)}:\n{buf.getvalue()[-3000:]}"]
+    return []
+
+
+def main(args) -> int:
+    results_path = Path(args.results) if args.results else None
+    t0 = time.time()
+    try:
+        rub = rubric_mod.load(args.rubric)
+        questions = args.questions.split(",") if args.questions else None
+        rub = rub.select(questions)
+    except rubric_mod.RubricError as exc:
+        print(f"python -m grader {args.command}: {exc}", file=sys.stderr)
+        return 2
+    submission = Path(args.submission)
+    user = getattr(args, "user", None) or os.environ.get("AUTOGRADER_SANDBOX_USER") or None
+    if user and os.getuid() != 0:
+        user = None  # only root can switch users; grading still runs, without the user boundary
+    try:
+        results, internal = grade(submission, rub, jobs=max(1, getattr(args, "jobs", 1) or 1), user=user)
+    except Exception as exc:  # the grader itself failed: still leave a valid results.json
+        import traceback
+        tb = traceback.format_exc()
+        results = _zero_results(rub, "The autograder failed internally (not your fault); the course staff "
+                                     f"have been told.\n{type(exc).__name__}: {exc}", time.time() - t0)
+        internal = [tb]
+    problems = validate(results)
+    if problems:
+        internal.append("results failed validation: " + "; ".join(problems))
+    if results_path is not None:
+        write_results(results, results_path)
+    if not getattr(args, "quiet", False):
+        print(table(results))
+        if results_path is not None:
+            print(f"results written to {results_path}")
+    if internal:
+        print("\nINTERNAL GRADER ERRORS (the grader's fault, not the submission's):", file=sys.stderr)
+        for note in internal:
+            print("  " + note.replace("\n", "\n  "), file=sys.stderr)
+        return 1
+    return 0

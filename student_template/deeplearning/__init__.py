@@ -1,0 +1,1 @@
+"""CS182 HW2 deep-learning package: RNN/LSTM layers, captioning model and helpers."""

@@ -1,0 +1,1 @@
+"""Model classes built from the layers in ``deeplearning``."""
