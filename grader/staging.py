@@ -16,7 +16,7 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-from grader.paths import PACKAGE, STUDENT_FILES, TEMPLATE
+from grader.paths import FIXTURES, PACKAGE, STUDENT_FILES, TEMPLATE
 
 MAX_ZIP_BYTES = 200 * 1024**2   # uncompressed total accepted from one upload
 MAX_ZIP_MEMBERS = 20000
@@ -137,7 +137,8 @@ def find_student_files(root: Path) -> tuple[dict[str, StagedFile], list[str], li
     return files, messages, notebooks
 
 
-def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = None) -> StageReport:
+def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = None,
+          datasets: Path | None = FIXTURES / "coco_synth") -> StageReport:
     """Stage ``submission`` into a fresh folder; the caller removes ``report.stage_dir``."""
     submission = Path(submission)
     if not submission.exists():
@@ -181,6 +182,8 @@ def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = No
         dest = pkg / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
+    if datasets is not None and datasets.exists():  # training data for the overfit checks (not secret)
+        shutil.copytree(datasets, stage_dir / "datasets" / datasets.name)
     report = StageReport(str(stage_dir), files, messages)
     for staged_as, sf in files.items():
         if sf.origin == "file":

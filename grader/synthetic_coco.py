@@ -64,14 +64,16 @@ VOCAB = SPECIAL_TOKENS + FUNCTION_WORDS + COLOURS + SIZES + SUBJECTS + ACTIONS +
 # threshold (the notebooks' thresholds: 0.1 for the RNN, 0.5 for the LSTM).
 #
 # Measured with the reference solution on the data of write_synthetic_coco(dir)
-# (default seed), numpy 2.2.6, one core of a 2-core CPU (OMP_NUM_THREADS=1),
-# 300 iterations each (50 captions / batch 25 = 2 per epoch):
-# - rnn:  final loss 0.0217 against the threshold 0.1 (4.6x margin), 0.6 s;
-#   over 15 runs (data seeds 182, 1, 2 x training seeds 231, 0, 1, 2, 3) the
-#   final loss was 0.016 to 0.022.
-# - lstm: final loss 0.0772 against the threshold 0.5 (6.5x margin), 0.85 s;
-#   over the same 15 runs 0.051 to 0.085.
-# Both start near 38 and sample every training caption back word for word.
+# (default seed 2019, as in fixtures/coco_synth), numpy 2.2.6, one core of a
+# 2-core CPU (OMP_NUM_THREADS=1), 300 iterations each (50 captions / batch 25
+# = 2 per epoch):
+# - rnn:  final loss 0.016 against the threshold 0.1 (6x margin), 0.6 s; over
+#   20 runs (data seeds 2019, 182, 1, 2 x training seeds 231, 0, 1, 2, 3) the
+#   final loss was 0.016 to 0.026.
+# - lstm: final loss 0.054 against the threshold 0.5 (9x margin), 0.9-1.1 s;
+#   over the same 20 runs 0.051 to 0.085.
+# Both start near 38, and the trained models sample every training caption
+# back word for word.
 OVERFIT_CONFIG = {
     'rnn': {
         'seed': 231,

@@ -1,0 +1,183 @@
+"""Checks of CaptioningRNN (Q1 with cell_type='rnn', Q2 with 'lstm')."""
+from __future__ import annotations
+
+import numpy as np
+
+from grader import oracle
+from grader.checklib import once
+from grader.compare import CheckFailure, as_array, check_close, fail
+from grader.sandbox import WorkerError
+from grader.student import describe_worker_error
+
+MODEL_FILE = "classifiers/rnn.py"
+# Loss against the fixtures: the notebook reports differences ~2.6e-12 on a loss
+# of ~9.8 and asks for e-10; 1e-9 relative is ~1e-8 absolute.
+LOSS_TOL = 1e-9
+GRADS_TOL = 1e-7
+# Whole-model gradient check (numeric h=1e-6, as the notebook).  Per-element
+# relative error is dominated by finite-difference noise (~3e-10 absolute) on
+# entries whose true gradient is ~1e-7, so the error is normalised by the
+# largest gradient entry instead; the reference measures <= 1e-7, wrong
+# backward passes >= 1e-2.
+MODEL_GRADCHECK_TOL = 1e-5
+MODEL_GRAD_HINTS = {
+    "W_proj": "the initial hidden state's gradient (dh0 from the recurrent backward) flows into W_proj and b_proj",
+    "b_proj": "the initial hidden state's gradient (dh0 from the recurrent backward) flows into W_proj and b_proj",
+    "W_embed": "the word embedding gradient comes from dx of the recurrent backward",
+    "W_vocab": "the temporal affine layer's backward gives dW_vocab and db_vocab",
+}
+
+
+def _model(student, case, dtype="float64"):
+    p = case.params
+    params = {k[len("param_"):]: v for k, v in case.inputs.items() if k.startswith("param_")}
+    student.require(MODEL_FILE)
+    try:
+        return student.helper("make_captioning_model", p["word_to_idx"], p["input_dim"], p["wordvec_dim"],
+                              p["hidden_dim"], p["cell_type"], dtype, params, label="CaptioningRNN(...)").ref
+    except WorkerError as exc:
+        fail(describe_worker_error(exc, "CaptioningRNN(...)"))
+
+
+def _loss_and_grads(student, case):
+    def run():
+        model = _model(student, case)
+        try:
+            res = student.method(model.attr("loss"), case.inputs["features"], case.inputs["captions"],
+                                 label="CaptioningRNN.loss")
+        except WorkerError as exc:
+            fail(describe_worker_error(exc, "CaptioningRNN.loss"))
+        v = res.value
+        if not isinstance(v, (tuple, list)) or len(v) != 2:
+            fail("CaptioningRNN.loss should return (loss, grads)")
+        loss, grads = v
+        if not isinstance(grads, dict):
+            fail(f"CaptioningRNN.loss should return grads as a dict, got {type(grads).__name__}")
+        return loss, grads, model
+    return once(("caption-loss", case.function, case.name), run)
+
+
+def check_loss(student, case):
+    loss, _, _ = _loss_and_grads(student, case)
+    got = as_array("loss", loss)
+    if got.size != 1:
+        fail(f"the loss should be a scalar, got shape {got.shape}")
+    if float(case.expected["loss"]) == 0.0 or (float(got) == 0.0):
+        fail("the loss is 0.0: the forward pass is not implemented yet")
+    check_close("loss", got.reshape(()), case.expected["loss"], LOSS_TOL, hidden=case.hidden,
+                hint="" if case.hidden else "check the mask (captions_out != NULL) and that the loss sums over time and averages over N")
+
+
+def check_grads(student, case):
+    _, grads, _ = _loss_and_grads(student, case)
+    want = sorted(k[len("grad_"):] for k in case.expected if k.startswith("grad_"))
+    missing = [k for k in want if k not in grads]
+    if missing:
+        fail(f"grads is missing {', '.join(missing)} (one entry per parameter in self.params)")
+    bad = []
+    for k in want:
+        try:
+            check_close(f"grads['{k}']", grads[k], case.expected["grad_" + k], GRADS_TOL, hidden=True)
+        except CheckFailure as exc:  # collect every wrong gradient in one message
+            bad.append(str(exc) + (f" ({MODEL_GRAD_HINTS[k]})" if k in MODEL_GRAD_HINTS else ""))
+    if bad:
+        fail("; ".join(bad))
+
+
+def check_model_gradient(student, case):
+    features, captions = case.inputs["features"], case.inputs["captions"]
+    _, grads, model = _loss_and_grads(student, case)
+    h = 1e-6
+    bad = []
+    for k in sorted(n[len("param_"):] for n in case.inputs if n.startswith("param_")):
+        if k not in grads:
+            bad.append(f"grads has no entry for {k}")
+            continue
+        analytic = as_array(f"grads['{k}']", grads[k])
+        x = np.asarray(case.inputs["param_" + k], dtype=np.float64)
+        if analytic.shape != x.shape:
+            bad.append(f"grads['{k}'] has shape {analytic.shape}, expected {x.shape}")
+            continue
+        batch = []
+        for i in range(x.size):
+            for s in (1, -1):
+                xp = x.copy().reshape(-1)
+                xp[i] += s * h
+                batch.append([model, k, xp.reshape(x.shape), features, captions])
+        try:
+            res = student.helper("loss_with_param", batch=batch, discard=True, label="CaptioningRNN.loss")
+        except WorkerError as exc:
+            fail(describe_worker_error(exc, "CaptioningRNN.loss"))
+        vals = np.array([float(as_array("loss", r)) for r in res.value])
+        num = ((vals[0::2] - vals[1::2]) / (2 * h)).reshape(x.shape)
+        err = float(np.max(np.abs(num - analytic)) / max(np.max(np.abs(num)), 1e-8))
+        if not err <= MODEL_GRADCHECK_TOL:
+            bad.append(f"{k}: error {err:.1e} (max |numeric - analytic| / max |numeric|), expected below "
+                       f"{MODEL_GRADCHECK_TOL:.0e}" + (f"; {MODEL_GRAD_HINTS[k]}" if k in MODEL_GRAD_HINTS else ""))
+    if bad:
+        fail("your grads do not match a numeric gradient of your loss: " + "; ".join(bad))
+
+
+def check_sample(student, case):
+    model = _model(student, case)
+    feats = case.inputs["features"]
+    max_len = case.params["max_length"]
+    try:
+        res = student.method(model.attr("sample"), feats, max_len, label="CaptioningRNN.sample")
+    except WorkerError as exc:
+        fail(describe_worker_error(exc, "CaptioningRNN.sample"))
+    got = as_array("captions", res.value)
+    want = case.expected["captions"]
+    if got.shape != want.shape:
+        fail(f"captions has shape {got.shape}, expected {want.shape} (N, max_length)")
+    if got.dtype.kind not in "iu":
+        if got.dtype.kind == "f" and np.all(got == np.round(got)):
+            got = got.astype(np.int64)
+        else:
+            fail(f"captions should hold integer word indices, got dtype {got.dtype}")
+    vocab = case.params["word_to_idx"]
+    start, end = vocab["<START>"], vocab["<END>"]
+    if np.all(got == vocab["<NULL>"]):
+        fail("every caption is <NULL>: sample() is not implemented yet")
+    for i in range(want.shape[0]):
+        # after the first <END> anything goes: the course lets sampling stop there or carry on
+        stop = int(np.argmax(want[i] == end)) + 1 if (want[i] == end).any() else want.shape[1]
+        if not np.array_equal(got[i, :stop], want[i, :stop]):
+            j = int(np.argmax(got[i, :stop] != want[i, :stop]))
+            extra = ""
+            if got[i, 0] == start and want[i, 0] != start:
+                extra = "; the first element must be the first *sampled* word, not <START>"
+            elif j > 0 and case.params["cell_type"] == "lstm":
+                extra = "; check that the LSTM cell state is carried from step to step (starting at zero)"
+            elif j > 0:
+                extra = "; check that each step feeds the previously sampled word and the new hidden state"
+            where = f"caption {i}, position {j}" if not case.hidden else f"position {j}"
+            fail(f"greedy decoding differs from the expected caption at {where}{extra}")
+
+
+def check_overfit(student, cell_type: str):
+    from grader.synthetic_coco import OVERFIT_CONFIG
+    cfg = dict(OVERFIT_CONFIG[cell_type])
+    student.require(MODEL_FILE)
+    data_dir = str(__import__("pathlib").Path(student.report.stage_dir) / "datasets" / "coco_synth")
+    try:
+        res = student.helper("train_captioning", data_dir, cell_type, cfg, label=f"training the {cell_type} model")
+    except WorkerError as exc:
+        fail(describe_worker_error(exc, f"training the {cell_type} captioning model"))
+    v = res.value
+    if not isinstance(v, dict) or not isinstance(v.get("params"), dict):
+        fail("training did not produce model parameters")
+    try:
+        params = {k: as_array(k, a) for k, a in v["params"].items()}
+        final = oracle.captioning_loss(params, as_array("features", v["train_features"]),
+                                       as_array("captions", v["train_captions"]).astype(np.int64), cell_type)
+    except (KeyError, ValueError, IndexError) as exc:
+        fail(f"the trained model's parameters have the wrong names or shapes ({exc})")
+    history = as_array("loss_history", v["loss_history"])
+    if not np.isfinite(final):
+        fail(f"after training, the loss is {final} (NaN or inf)")
+    if not final < cfg["threshold"]:
+        last = f"{history[-1]:.3f}" if history.size else "n/a"
+        fail(f"after {cfg['num_epochs']} epochs on 50 captions the loss is {final:.3f} (recomputed by the grader; "
+             f"your last minibatch loss {last}), expected below {cfg['threshold']}: the model does not overfit, "
+             "so some gradient is wrong or the loss ignores part of the sequence")

@@ -1,0 +1,1 @@
+"""Graded checks (pytest modules), run by grader.plugin; one module per question."""
