@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-j", "--jobs", type=int, default=1, help="parallel check processes (default: 1)")
     g.add_argument("--user", default=None, help="run student code as this user (needs root; default: $AUTOGRADER_SANDBOX_USER)")
     g.add_argument("--quiet", action="store_true", help="do not print the table")
+    g.add_argument("--fixtures", default=None, help=argparse.SUPPRESS)  # developers: grade against another fixtures folder
 
     c = sub.add_parser("check", help="students: run the visible checks on your own assignment folder")
     c.add_argument("submission", nargs="?", default=".", help="your assignment folder (default: current folder)")
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--check", action="store_true", help="exit 1 if the committed template differs")
     f = sub.add_parser("fixtures", help="regenerate fixtures/ from reference/")
     f.add_argument("--check", action="store_true", help="exit 1 if the committed fixtures differ")
+    f.add_argument("--out", default=None, help="write to this folder instead of fixtures/ (developers)")
 
     b = sub.add_parser("bundle", help="build dist/autograder.zip (gradescope) or dist/precheck.zip (precheck)")
     b.add_argument("kind", choices=["gradescope", "precheck"])

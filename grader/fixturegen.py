@@ -27,7 +27,7 @@ SYNTH_SEED = 2019
 # float32 (torch) results by ~1e-6; the bounds leave two orders of margin.
 RTOL64, ATOL64 = 1e-12, 1e-13
 RTOL32, ATOL32 = 1e-4, 1e-6
-BUILDERS = ("grader.cases_rnn", "grader.cases_torch")
+BUILDERS = ("grader.cases_rnn", "grader.cases_torch", "grader.cases_gan")
 
 
 def _import_reference(reference: Path):
@@ -155,7 +155,8 @@ def main(args) -> int:
             return 1
         print("fixtures/ matches a fresh generation from reference/")
         return 0
-    manifest = generate(FIXTURES)
-    total = sum((FIXTURES / rel).stat().st_size for rel in manifest["files"])
-    print(f"wrote {len(manifest['files'])} fixture files ({total / 1024:.0f} KiB) to {FIXTURES}")
+    out = Path(args.out) if getattr(args, "out", None) else FIXTURES
+    manifest = generate(out)
+    total = sum((out / rel).stat().st_size for rel in manifest["files"])
+    print(f"wrote {len(manifest['files'])} fixture files ({total / 1024:.0f} KiB) to {out}")
     return 0

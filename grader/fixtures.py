@@ -70,8 +70,16 @@ def _load_all(fixtures_dir: str) -> dict[str, list[Case]]:
     return by_fn
 
 
-def cases(function: str, fixtures_dir: Path | str = FIXTURES) -> list[Case]:
-    return list(_load_all(str(fixtures_dir)).get(function, []))
+_DIR = [FIXTURES]
+
+
+def set_dir(path) -> None:
+    """Where cases() reads from in this process (the run's fixtures folder)."""
+    _DIR[0] = Path(path)
+
+
+def cases(function: str, fixtures_dir: Path | str | None = None) -> list[Case]:
+    return list(_load_all(str(fixtures_dir or _DIR[0])).get(function, []))
 
 
 def has_hidden(fixtures_dir: Path | str = FIXTURES) -> bool:

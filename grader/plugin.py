@@ -64,6 +64,8 @@ def pytest_configure(config):
         config._ag_cfg = _run_cfg(config)
         config._ag_rubric = rubric_mod.load(config._ag_cfg["rubric"]).select(config._ag_cfg.get("questions"))
         config._ag_outcomes = {}
+        from grader import fixtures as fx
+        fx.set_dir(config._ag_cfg["fixtures"])
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -34,7 +34,7 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
     """Grade and return (results dict, internal error notes)."""
     t0 = time.time()
     try:
-        report = staging.stage(submission, template)
+        report = staging.stage(submission, template, datasets=fixtures / "coco_synth")
     except staging.StagingError as exc:
         return _zero_results(rub, f"Your submission could not be read: {exc}", time.time() - t0), []
     base = Path(report.stage_dir).parent
@@ -53,7 +53,7 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
             "questions": [q.id for q in rub.questions], "fixtures": str(fixtures),
             "deadline_epoch": t0 + rub.time_budget_s, "user": user, "outcomes": str(run_dir / "outcomes.json"),
             "threads": int(os.environ.get("AUTOGRADER_THREADS", "1")),
-            "torch": any(q.needs_torch for q in rub.questions),
+            "torch": any(q.needs_torch and (CHECKS / f"test_{q.module}.py").exists() for q in rub.questions),
         }
         (run_dir / "run.json").write_text(json.dumps(cfg))
         modules = sorted({str(CHECKS / f"test_{q.module}.py") for q in rub.questions
@@ -115,7 +115,9 @@ def main(args) -> int:
     if user and os.getuid() != 0:
         user = None  # only root can switch users; grading still runs, without the user boundary
     try:
-        results, internal = grade(submission, rub, jobs=max(1, getattr(args, "jobs", 1) or 1), user=user)
+        fixtures = Path(args.fixtures) if getattr(args, "fixtures", None) else FIXTURES
+        results, internal = grade(submission, rub, jobs=max(1, getattr(args, "jobs", 1) or 1), user=user,
+                                  fixtures=fixtures)
     except Exception as exc:  # the grader itself failed: still leave a valid results.json
         import traceback
         tb = traceback.format_exc()

@@ -215,8 +215,9 @@ class Sandbox:
             if kind == "protocol":
                 raise StudentException(f"{label} returned a value that cannot be graded: {head.get('message')}",
                                        kind=kind)
-            raise StudentException(str(head.get("message", "")), head.get("exc_type", ""),
-                                   head.get("traceback", ""), kind)
+            stage = str(self.stage).rstrip("/") + "/"  # show paths as the student knows them
+            raise StudentException(str(head.get("message", "")).replace(stage, ""), head.get("exc_type", ""),
+                                   str(head.get("traceback", "")).replace(stage, ""), kind)
         return head, value
 
     def import_module(self, module: str, timeout: float | None = None):

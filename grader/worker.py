@@ -31,6 +31,7 @@ from grader import protocol
 from grader.protocol import Opaque, ProtocolError, Ref
 
 OUTPUT_KEEP = 4000  # characters of student output returned per call
+TORCH_HELPERS = ("grader.torch_models", "grader.torch_helpers", "grader.gan_helpers")
 
 
 # ---------------------------------------------------------------- child side
@@ -313,7 +314,12 @@ def zygote_main(argv=None):
     if cfg.get("torch"):
         import torch  # noqa: F401  (heavy imports, once per grading run)
         import torchvision  # noqa: F401
-        from grader import torch_models  # noqa: F401  worker-side helpers
+        for name in TORCH_HELPERS:  # worker-side helpers, loaded before privileges drop
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != name:
+                    raise
     importlib.import_module("grader.worker_helpers")
 
     sandboxed = False
