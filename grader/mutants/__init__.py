@@ -1,0 +1,180 @@
+"""``python -m grader mutants``: every catalogued student bug must be caught.
+
+The catalogue (``grader/mutants/q*.yaml``) stores each classic bug as an exact
+find/replace patch of a file of ``reference/deeplearning/``, with the rubric
+tests that must catch it.  Each mutant is applied to a copy of the reference
+and graded through the real CLI; a mutant *escapes* when a named test keeps
+full marks, and *leaks* when a test outside its question loses points (unless
+the catalogue lists it in ``also_affects``: e.g. the word embedding is also
+part of the LSTM captioning model).
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from grader.paths import REFERENCE, ROOT
+
+CATALOGUE = Path(__file__).resolve().parent
+# Which questions a patched file can affect (the questions graded for a mutant).
+FILE_QUESTIONS = {
+    "rnn_layers.py": ("Q1", "Q2"), "classifiers/rnn.py": ("Q1", "Q2"),
+    "network_visualization.py": ("Q3",), "style_transfer.py": ("Q4",), "gan_pytorch.py": ("Q5",),
+}
+
+
+@dataclass
+class Mutant:
+    name: str
+    question: str
+    file: str
+    find: str
+    replace: str
+    caught_by: list[str]
+    description: str = ""
+    also_affects: list[str] = field(default_factory=list)
+
+
+def load(catalogue: Path = CATALOGUE) -> list[Mutant]:
+    out = []
+    for path in sorted(catalogue.glob("q*.yaml")):
+        for d in yaml.safe_load(path.read_text()) or []:
+            q = "Q" + path.stem[1:]
+            out.append(Mutant(d["name"], d.get("question", q), d["file"], d["find"], d["replace"],
+                              list(d["caught_by"]), d.get("description", ""), list(d.get("also_affects", []))))
+    names = [m.name for m in out]
+    if len(set(names)) != len(names):
+        raise ValueError("mutant names must be unique")
+    return out
+
+
+def apply(m: Mutant, dest: Path, reference: Path = REFERENCE) -> Path:
+    """Copy reference/ to dest and patch it; raises ValueError if the patch does not apply exactly once."""
+    shutil.copytree(reference, dest)
+    target = dest / "deeplearning" / m.file
+    src = target.read_text()
+    n = src.count(m.find)
+    if n != 1:
+        raise ValueError(f"mutant {m.name}: the 'find' text occurs {n} times in {m.file} (must be exactly once)")
+    target.write_text(src.replace(m.find, m.replace))
+    return dest
+
+
+@dataclass
+class Outcome:
+    mutant: Mutant
+    lost: dict[str, tuple] = field(default_factory=dict)  # test -> (score, max)
+    error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def escaped(self) -> list[str]:
+        return [t for t in self.mutant.caught_by if t not in self.lost]
+
+    @property
+    def leaked(self) -> list[str]:
+        q = self.mutant.question + "."
+        return [t for t in self.lost if not t.startswith(q) and t not in self.mutant.also_affects
+                and t not in self.mutant.caught_by]
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and not self.escaped and not self.leaked
+
+
+def run_one(m: Mutant, rubric: str, fixtures: Path | None = None) -> Outcome:
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix=f"ag-mutant-{m.name}-") as tmp:
+        try:
+            sub = apply(m, Path(tmp) / "submission")
+        except ValueError as exc:
+            return Outcome(m, error=str(exc))
+        qs = ",".join(sorted(set(FILE_QUESTIONS.get(m.file, (m.question,))) | {m.question}))
+        out = Path(tmp) / "results.json"
+        cmd = [sys.executable, "-m", "grader", "grade", str(sub), "--rubric", rubric, "--questions", qs,
+               "--results", str(out), "--quiet"]
+        if fixtures:
+            cmd += ["--fixtures", str(fixtures)]
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0 or not out.exists():
+            return Outcome(m, error=f"grading failed (exit {proc.returncode}): {proc.stderr[-500:]}",
+                           seconds=time.time() - t0)
+        res = json.loads(out.read_text())
+    lost = {t["name"]: (t["score"], t["max_score"]) for t in res["tests"] if t["score"] < t["max_score"]}
+    known = {t["name"] for t in res["tests"]}
+    o = Outcome(m, lost, seconds=time.time() - t0)
+    unknown = [t for t in m.caught_by if t not in known]
+    if unknown:
+        o.error = f"caught_by names tests that were not run: {unknown}"
+    return o
+
+
+def run(mutants: list[Mutant], rubric: str = "cs231n_a3", jobs: int = 2, fixtures: Path | None = None,
+        progress=None) -> list[Outcome]:
+    with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futs = {pool.submit(run_one, m, rubric, fixtures): m for m in mutants}
+        outcomes = []
+        for f in cf.as_completed(futs):
+            outcomes.append(f.result())
+            if progress:
+                progress(outcomes[-1])
+    order = {m.name: i for i, m in enumerate(mutants)}
+    return sorted(outcomes, key=lambda o: order[o.mutant.name])
+
+
+def report(outcomes: list[Outcome]) -> str:
+    w = max([len(o.mutant.name) for o in outcomes] + [6])
+    lines = [f"{'mutant':<{w}}  {'q':3}  {'status':8}  caught by / problem", "-" * (w + 60)]
+    for o in outcomes:
+        if o.error:
+            status, detail = "ERROR", o.error
+        elif o.escaped:
+            status, detail = "ESCAPED", "not caught by " + ", ".join(o.escaped)
+        elif o.leaked:
+            status, detail = "LEAKED", "tests outside its question lost points: " + ", ".join(o.leaked)
+        else:
+            status, detail = "caught", ", ".join(sorted(o.lost))
+        lines.append(f"{o.mutant.name:<{w}}  {o.mutant.question:3}  {status:8}  {detail}")
+    n_ok = sum(o.ok for o in outcomes)
+    lines.append("-" * (w + 60))
+    lines.append(f"{n_ok}/{len(outcomes)} mutants caught on their own question")
+    return "\n".join(lines)
+
+
+def main(args) -> int:
+    try:
+        mutants = load()
+    except (ValueError, KeyError, yaml.YAMLError) as exc:
+        print(f"mutants: bad catalogue: {exc}", file=sys.stderr)
+        return 2
+    if args.only:
+        want = [w.strip() for w in args.only.split(",") if w.strip()]
+        mutants = [m for m in mutants if m.name in want or m.question in want]
+        if not mutants:
+            print(f"mutants: nothing matches --only {args.only}", file=sys.stderr)
+            return 2
+    t0 = time.time()
+    done = [0]
+
+    tty = sys.stderr.isatty()
+
+    def progress(o):
+        done[0] += 1
+        if tty:
+            print(f"\r[{done[0]}/{len(mutants)}] {o.mutant.name:<40}", end="", file=sys.stderr, flush=True)
+
+    outcomes = run(mutants, args.rubric, args.jobs, progress=progress)
+    if tty:
+        print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
+    print(report(outcomes))
+    print(f"({time.time() - t0:.0f} s)")
+    return 0 if all(o.ok for o in outcomes) else 1
