@@ -28,15 +28,20 @@ MODEL_GRAD_HINTS = {
 }
 
 
+def _label(what: str, case) -> str:
+    """Names the cell type too: a hang in the rnn model must not fail the lstm one."""
+    return f"{what} (cell_type={case.params['cell_type']!r})"
+
+
 def _model(student, case, dtype="float64"):
     p = case.params
     params = {k[len("param_"):]: v for k, v in case.inputs.items() if k.startswith("param_")}
     student.require(MODEL_FILE)
     try:
         return student.helper("make_captioning_model", p["word_to_idx"], p["input_dim"], p["wordvec_dim"],
-                              p["hidden_dim"], p["cell_type"], dtype, params, label="CaptioningRNN(...)").ref
+                              p["hidden_dim"], p["cell_type"], dtype, params, label=_label("CaptioningRNN", case)).ref
     except WorkerError as exc:
-        fail(describe_worker_error(exc, "CaptioningRNN(...)"))
+        fail(describe_worker_error(exc, _label("CaptioningRNN", case)))
 
 
 def _loss_and_grads(student, case):
@@ -44,9 +49,9 @@ def _loss_and_grads(student, case):
         model = _model(student, case)
         try:
             res = student.method(model.attr("loss"), case.inputs["features"], case.inputs["captions"],
-                                 label="CaptioningRNN.loss")
+                                 label=_label("CaptioningRNN.loss", case))
         except WorkerError as exc:
-            fail(describe_worker_error(exc, "CaptioningRNN.loss"))
+            fail(describe_worker_error(exc, _label("CaptioningRNN.loss", case)))
         v = res.value
         if not isinstance(v, (tuple, list)) or len(v) != 2:
             fail("CaptioningRNN.loss should return (loss, grads)")
@@ -105,9 +110,10 @@ def check_model_gradient(student, case):
                 xp[i] += s * h
                 batch.append([model, k, xp.reshape(x.shape), features, captions])
         try:
-            res = student.helper("loss_with_param", batch=batch, discard=True, label="CaptioningRNN.loss")
+            res = student.helper("loss_with_param", batch=batch, discard=True,
+                                 label=_label("CaptioningRNN.loss", case))
         except WorkerError as exc:
-            fail(describe_worker_error(exc, "CaptioningRNN.loss"))
+            fail(describe_worker_error(exc, _label("CaptioningRNN.loss", case)))
         vals = np.array([float(as_array("loss", r)) for r in res.value])
         num = ((vals[0::2] - vals[1::2]) / (2 * h)).reshape(x.shape)
         err = float(np.max(np.abs(num - analytic)) / max(np.max(np.abs(num)), 1e-8))
@@ -123,9 +129,9 @@ def check_sample(student, case):
     feats = case.inputs["features"]
     max_len = case.params["max_length"]
     try:
-        res = student.method(model.attr("sample"), feats, max_len, label="CaptioningRNN.sample")
+        res = student.method(model.attr("sample"), feats, max_len, label=_label("CaptioningRNN.sample", case))
     except WorkerError as exc:
-        fail(describe_worker_error(exc, "CaptioningRNN.sample"))
+        fail(describe_worker_error(exc, _label("CaptioningRNN.sample", case)))
     got = as_array("captions", res.value)
     want = case.expected["captions"]
     if got.shape != want.shape:

@@ -82,6 +82,7 @@ class Sandbox:
         self._ctl = None
         self._child = None  # (socket, pid)
         self._imports: dict[str, object] = {}
+        self._timed_out: dict[str, float] = {}
         self._captured: list[str] | None = None
         self.spawned = 0
         self._workdir = Path(tempfile.mkdtemp(prefix="ag-work-"))
@@ -191,6 +192,9 @@ class Sandbox:
             if left <= 0:
                 raise DeadlineReached("not run: the grading time budget was used up by earlier checks")
             timeout = min(timeout, left)
+        if label in self._timed_out:  # one hang per function is enough: keep the run inside its budget
+            raise WorkerTimeout(f"{label} did not return within {self._timed_out[label]:g} s earlier in this "
+                                "run (stopped), so it was not run again")
         if self._child is None:
             self._spawn()
         sock, pid = self._child
@@ -199,6 +203,7 @@ class Sandbox:
             head, value = protocol.read_message(_TimedReader(sock, timeout))
         except TimeoutError:
             self.kill_child()
+            self._timed_out[label] = timeout
             raise WorkerTimeout(f"{label} did not return within {timeout:g} s (stopped)") from None
         except (EOFError, ConnectionError, BrokenPipeError):
             self.kill_child()

@@ -1,0 +1,126 @@
+"""The template and the fixtures are generated from reference/, never edited by hand."""
+import shutil
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import PYTHON, REFERENCE, ROOT, TEMPLATE, run_cli
+from grader import fixturegen, template
+from grader.paths import END_MARKER, START_MARKER
+
+
+def test_template_check_passes_on_committed_template():
+    proc = run_cli("template", "--check")
+    assert proc.returncode == 0, proc.stderr
+    assert "matches" in proc.stdout
+
+
+def test_template_check_fails_and_names_an_altered_file(tmp_path):
+    copy = tmp_path / "student_template"
+    shutil.copytree(TEMPLATE, copy)
+    f = copy / "deeplearning" / "rnn_layers.py"
+    f.write_text(f.read_text() + "\n# edited by hand\n")
+    (copy / "deeplearning" / "extra.py").write_text("x = 1\n")
+    problems = template.diff(REFERENCE, copy)
+    assert "differs from what the generator writes: deeplearning/rnn_layers.py" in problems
+    assert "extra (not generated from reference/): deeplearning/extra.py" in problems
+
+
+def test_strip_keeps_code_outside_regions_and_balances_markers():
+    src = (f"def f(x):\n    y = None\n    {START_MARKER}\n    y = x + 1\n    {END_MARKER}\n    return y\n"
+           f"def g():\n    return list(\n        {START_MARKER}\n        [1, 2]\n        {END_MARKER}\n    )\n")
+    out = template.strip_source(src)
+    ns = {}
+    exec(out, ns)
+    assert ns["f"](1) is None and ns["g"]() == []
+    with pytest.raises(template.MarkerError):
+        template.strip_source(f"    {START_MARKER}\nx = 1\n")
+
+
+def test_every_reference_student_file_has_solution_regions():
+    for rel in ("rnn_layers.py", "classifiers/rnn.py", "network_visualization.py", "style_transfer.py", "gan_pytorch.py"):
+        text = (REFERENCE / "deeplearning" / rel).read_text()
+        assert text.count(START_MARKER) == text.count(END_MARKER) > 0, rel
+
+
+TEMPLATE_PROBE = r'''
+import sys, numpy as np
+sys.path.insert(0, sys.argv[1])
+import deeplearning.rnn_layers as L
+from deeplearning.classifiers.rnn import CaptioningRNN
+x = np.zeros((2, 3)); h = np.zeros((2, 4))
+assert L.rnn_step_forward(x, h, np.zeros((3, 4)), np.zeros((4, 4)), np.zeros(4)) == (None, None)
+assert L.rnn_step_backward(h, None) == (None,) * 5
+assert L.rnn_forward(np.zeros((2, 1, 3)), h, None, None, None) == (None, None)
+assert L.rnn_backward(None, None) == (None,) * 5
+assert L.word_embedding_forward(np.zeros((2, 2), int), np.zeros((3, 2))) == (None, None)
+assert L.word_embedding_backward(None, None) is None
+assert L.lstm_step_forward(x, h, h, None, None, None) == (None, None, None)
+assert L.lstm_step_backward(h, h, None) == (None,) * 6
+assert L.lstm_forward(None, h, None, None, None) == (None, None)
+assert L.lstm_backward(None, None) == (None,) * 5
+m = CaptioningRNN({"<NULL>": 0, "<START>": 1, "<END>": 2, "a": 3}, input_dim=3, wordvec_dim=2, hidden_dim=4)
+loss, grads = m.loss(np.zeros((2, 3)), np.ones((2, 4), int))
+assert loss == 0.0 and grads == {}
+caps = m.sample(np.zeros((2, 3)), max_length=5)
+assert caps.shape == (2, 5) and (caps == 0).all()
+print("placeholders ok")
+'''
+
+
+def test_template_imports_and_returns_placeholders():
+    proc = subprocess.run([PYTHON, "-c", TEMPLATE_PROBE, str(TEMPLATE)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "placeholders ok" in proc.stdout
+
+
+def test_fixtures_check_passes_on_committed_fixtures():
+    proc = run_cli("fixtures", "--check", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def fresh_fixtures(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fresh")
+    proc = run_cli("fixtures", "--out", out, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_fixtures_regenerate_identically(fresh_fixtures):
+    assert fixturegen.compare(ROOT / "fixtures", fresh_fixtures) == []
+
+
+def test_fixtures_check_catches_an_edited_value(tmp_path, fresh_fixtures):
+    committed = tmp_path / "fixtures"
+    shutil.copytree(ROOT / "fixtures", committed)
+    with h5py.File(committed / "visible.h5", "r+") as f:
+        ds = f["rnn_step_forward/notebook/expected/next_h"]
+        ds[0, 0] = ds[0, 0] + 1e-3
+    problems = fixturegen.compare(committed, fresh_fixtures)
+    assert any("visible.h5: sha256 differs" in p for p in problems), problems
+    assert any("rnn_step_forward/notebook: expected[next_h] differs" in p for p in problems), problems
+
+
+def test_fixtures_check_catches_a_removed_file(tmp_path, fresh_fixtures):
+    committed = tmp_path / "fixtures"
+    shutil.copytree(ROOT / "fixtures", committed)
+    (committed / "coco_synth" / "coco2014_vocab.json").unlink()
+    problems = fixturegen.compare(committed, fresh_fixtures)
+    assert any("coco2014_vocab.json: listed in the manifest but missing" in p for p in problems), problems
+
+
+def test_fixtures_stay_small_and_hidden_cases_are_separate():
+    total = sum(p.stat().st_size for p in (ROOT / "fixtures").rglob("*") if p.is_file())
+    print(f"fixtures/ total size: {total / 1024:.0f} KiB")
+    assert total < 20 * 1024 * 1024
+    with h5py.File(ROOT / "fixtures" / "visible.h5") as f:
+        vis = [f"{fn}/{c}" for fn in f for c in f[fn]]
+    with h5py.File(ROOT / "fixtures" / "hidden.h5") as f:
+        hid = [f"{fn}/{c}" for fn in f for c in f[fn]]
+    assert vis and hid
+    assert all(not c.split("/")[1].startswith("hidden") for c in vis)
+    assert all(c.split("/")[1].startswith("hidden") for c in hid)
