@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--check", action="store_true", help="exit 1 if the committed fixtures differ")
     f.add_argument("--out", default=None, help="write to this folder instead of fixtures/ (developers)")
 
+    ex = sub.add_parser("examples", help="regenerate examples/buggy_submission from reference/ and the mutant catalogue")
+    ex.add_argument("--check", action="store_true", help="exit 1 if the committed example differs")
+
     b = sub.add_parser("bundle", help="build dist/autograder.zip (gradescope) or dist/precheck.zip (precheck)")
     b.add_argument("kind", choices=["gradescope", "precheck"])
     b.add_argument("--out", default=None, help="output zip path")
@@ -72,6 +75,9 @@ def main(argv=None) -> int:
     if args.command in ("grade", "check"):
         from grader import run
         return run.main(args)
+    if args.command == "examples":
+        from grader import examples
+        return examples.main(args)
     if args.command == "bundle":
         from grader import bundle
         return bundle.main(args)

@@ -124,3 +124,8 @@ def test_fixtures_stay_small_and_hidden_cases_are_separate():
     assert vis and hid
     assert all(not c.split("/")[1].startswith("hidden") for c in vis)
     assert all(c.split("/")[1].startswith("hidden") for c in hid)
+
+
+def test_example_submission_is_generated_and_current():
+    proc = run_cli("examples", "--check")
+    assert proc.returncode == 0, proc.stderr
