@@ -37,8 +37,9 @@ def score_tests(rub, outcomes: dict) -> tuple[list[dict], list[str]]:
             internal.append(f"{e.name}: no checks ran for this test")
             lines.append("This test could not run (internal grader error: no checks were collected). "
                          "Please tell the course staff.")
-        passed = 0
+        passed, seconds = 0, 0.0
         for nodeid, rec in recs:
+            seconds += float(rec.get("duration", 0.0))
             props = dict((k, v) for k, v in rec["props"])
             _, func, params = check_key(nodeid)
             label = f"{func}[{params}]" if params else func
@@ -64,6 +65,7 @@ def score_tests(rub, outcomes: dict) -> tuple[list[dict], list[str]]:
             "status": "passed" if recs and passed == len(recs) else "failed",
             "output": _clip(text, OUTPUT_LIMIT), "visibility": e.visibility,
             "tags": [e.question] + (["hidden-cases"] if e.cases == "hidden" else []),
+            "extra_data": {"seconds": round(seconds, 3), "checks": len(recs), "passed": passed},
         })
     return tests, internal
 
