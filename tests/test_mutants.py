@@ -1,0 +1,25 @@
+"""Every catalogued student bug (grader/mutants/q*.yaml) is caught on its own question.
+
+One pytest item per mutant: the mutant is applied to a copy of reference/ and
+graded through the real CLI (grader.mutants.run_one)."""
+import pytest
+
+from grader import mutants
+
+CATALOGUE = mutants.load()
+
+
+def test_catalogue_is_large_enough_and_covers_every_question():
+    print(f"{len(CATALOGUE)} mutants: " + ", ".join(sorted({m.question for m in CATALOGUE})))
+    assert len([m for m in CATALOGUE if m.question in ("Q1", "Q2")]) >= 10
+    for m in CATALOGUE:
+        assert m.caught_by, m.name
+
+
+@pytest.mark.parametrize("mutant", CATALOGUE, ids=[m.name for m in CATALOGUE])
+def test_mutant_is_caught(mutant):
+    o = mutants.run_one(mutant, "cs231n_a3")
+    print(mutants.report([o]))
+    assert not o.error, o.error
+    assert not o.escaped, f"escaped: {o.escaped}"
+    assert not o.leaked, f"tests outside {mutant.question} lost points: {o.leaked}"
