@@ -16,7 +16,7 @@ grade: env
 	$(PY) -m grader grade "$(SUBMISSION)" --rubric $(RUBRIC) --results "$(RESULTS)"
 
 test: env
-	$(PY) -m pytest tests -n $(JOBS) -q
+	$(PY) -m pytest tests -n $(JOBS) -q -rP
 
 bench: env
 	$(PY) -m grader.bench

@@ -20,3 +20,11 @@ STUDENT_FILES = {
     "style_transfer.py": ("style_transfer.py", "style_transfer_pytorch.py"),
     "gan_pytorch.py": ("gan_pytorch.py",),
 }
+# The student files each question's checks import.
+QUESTION_FILES = {
+    "Q1": ("rnn_layers.py", "classifiers/rnn.py"),
+    "Q2": ("rnn_layers.py", "classifiers/rnn.py"),
+    "Q3": ("network_visualization.py",),
+    "Q4": ("style_transfer.py",),
+    "Q5": ("gan_pytorch.py",),
+}

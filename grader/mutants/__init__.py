@@ -22,14 +22,11 @@ from pathlib import Path
 
 import yaml
 
-from grader.paths import REFERENCE, ROOT
+from grader.paths import QUESTION_FILES, REFERENCE, ROOT, STUDENT_FILES
 
 CATALOGUE = Path(__file__).resolve().parent
 # Which questions a patched file can affect (the questions graded for a mutant).
-FILE_QUESTIONS = {
-    "rnn_layers.py": ("Q1", "Q2"), "classifiers/rnn.py": ("Q1", "Q2"),
-    "network_visualization.py": ("Q3",), "style_transfer.py": ("Q4",), "gan_pytorch.py": ("Q5",),
-}
+FILE_QUESTIONS = {f: tuple(q for q, fs in QUESTION_FILES.items() if f in fs) for f in STUDENT_FILES}
 
 
 @dataclass
