@@ -73,7 +73,13 @@ def main(argv=None) -> int:
         from grader import fixturegen
         return fixturegen.main(args)
     if args.command in ("grade", "check"):
-        from grader import run
+        try:
+            from grader import run
+        except ModuleNotFoundError as exc:  # a student's Python without numpy, pyyaml, h5py or pytest
+            print(f"python -m grader {args.command}: the Python package {exc.name!r} is missing from this Python "
+                  f"({sys.executable}); install it, e.g. `{sys.executable} -m pip install "
+                  f"{'pyyaml' if exc.name == 'yaml' else exc.name}`", file=sys.stderr)
+            return 2
         return run.main(args)
     if args.command == "examples":
         from grader import examples

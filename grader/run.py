@@ -19,7 +19,7 @@ from pathlib import Path
 
 from grader import rubric as rubric_mod
 from grader import staging
-from grader.paths import CHECKS, FIXTURES, ROOT, TEMPLATE
+from grader.paths import CHECKS, FIXTURES, QUESTION_FILES, ROOT, TEMPLATE
 from grader.results import build_results, score_tests, table, validate, write_results
 
 
@@ -39,7 +39,8 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
         return _zero_results(rub, f"Your submission could not be read: {exc}", time.time() - t0), []
     base = Path(report.stage_dir).parent
     try:
-        hidden_total = sum(1 for e in rub.entries() if e.cases == "hidden")
+        hidden_total = sum(1 for q in rub.questions if (CHECKS / f"test_{q.module}.py").exists()
+                           for e in q.entries if e.cases == "hidden")
         has_hidden = (fixtures / "hidden.h5").exists()
         if not has_hidden:  # the student pre-check bundle: hidden tests are not part of this run
             rub = rubric_mod.Rubric(rub.name, rub.title, rub.total,
@@ -70,12 +71,15 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
         tests, notes = score_tests(rub, outcomes)
         internal += notes
         lines = [f"Graded with rubric {rub.name} ({rub.title})."]
+        graded_files = {f for q in rub.questions for f in QUESTION_FILES.get(q.id, ())}
         for name, sf in sorted(report.files.items()):
+            if name not in graded_files:
+                continue
             if sf.origin == "file":
                 lines.append(f"{name}: graded {sf.source}")
             elif sf.origin == "notebook":
                 lines.append(f"{name}: taken from your notebook {sf.source} ({sf.note})")
-        lines += report.messages
+        lines += [m for m in report.messages if m.split(":", 1)[0] in graded_files]
         if not has_hidden and hidden_total:
             lines.append(f"{hidden_total} hidden test(s) also run on Gradescope: the same functions on other "
                          "shapes, seeds and edge cases (N=1, T=1, D != H, float32, NULL padding, batches).")
@@ -100,9 +104,82 @@ def _run_pytest(modules: list[str], run_json: Path, jobs: int) -> list[str]:
     return []
 
 
+def _readable_by_others(path: Path) -> bool:
+    """Can an unprivileged user reach ``path`` (every parent searchable, the file readable)?"""
+    path = path.resolve()
+    for p in [path] + list(path.parents):
+        try:
+            mode = p.stat().st_mode
+        except OSError:
+            return False
+        if p != path and not mode & 0o001:
+            return False
+    return bool(path.stat().st_mode & 0o004)
+
+
+def sandbox_user(requested: str | None) -> str | None:
+    """The user student code runs as: only when we are root (as on Gradescope), and only if that
+    user can read this Python installation; otherwise None, with a warning."""
+    if os.getuid() != 0:
+        return None  # only root can switch users; grading still runs, without the user boundary
+    import pwd
+    user = requested or os.environ.get("AUTOGRADER_SANDBOX_USER") or "student"
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        if requested:
+            raise SystemExit(f"python -m grader grade: no user named {user!r} on this machine (create it, as "
+                             "setup.sh does on Gradescope, or leave out --user)")
+        user = "nobody"
+    import numpy
+    if not (_readable_by_others(Path(os.__file__)) and _readable_by_others(Path(numpy.__file__))):
+        if requested:
+            raise SystemExit(f"python -m grader grade: --user {user}: that user cannot read this Python "
+                             f"installation ({Path(os.__file__).parent}); use a Python outside root's home "
+                             "(as Gradescope's system python3), or leave out --user")
+        print(f"warning: running as root, but the sandbox user {user!r} cannot read this Python installation "
+              f"({Path(os.__file__).parent}); student code runs as root, without the user boundary. "
+              "Gradescope's system python3 does not have this problem.", file=sys.stderr)
+        return None
+    return user
+
+
 def main(args) -> int:
     results_path = Path(args.results) if args.results else None
     t0 = time.time()
+    checking = args.command == "check"  # students: visible checks only, same table and feedback
+    notes: list[str] = []
+    def _contains(folder: Path, path: Path) -> bool:
+        folder, path = folder.resolve(), path.resolve()
+        return path == folder or folder in path.parents
+
+    def _copy_sources(src: Path, dest: Path) -> Path:
+        """Copy the .py/.ipynb files of ``src`` (not the grader's own folders, not zips) into ``dest``."""
+        skip = {(ROOT / d).resolve() for d in ("grader", "student_template", "fixtures", "reference", "tests",
+                                               "dist", ".venv")}
+        dest.mkdir(parents=True, exist_ok=True)
+        for dirpath, dirnames, filenames in os.walk(src):
+            here = Path(dirpath)
+            dirnames[:] = sorted(d for d in dirnames if d not in staging.IGNORED_DIRS and not d.startswith(".")
+                                 and (here / d).resolve() not in skip)
+            for fn in filenames:
+                p = here / fn
+                if p.suffix in (".py", ".ipynb") and not p.is_symlink() \
+                        and p.resolve() != (ROOT / "precheck.py").resolve():
+                    target = dest / p.relative_to(src)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(p, target)
+        return dest
+
+    if checking:
+        import importlib.util
+        missing = [pip for mod, pip in (("numpy", "numpy"), ("h5py", "h5py"), ("yaml", "pyyaml"),
+                                        ("pytest", "pytest")) if importlib.util.find_spec(mod) is None]
+        if missing:
+            print(f"The autograder's checks need the Python package(s) {', '.join(missing)}, which this Python "
+                  f"({sys.executable}) does not have.\nInstall them in the environment you use for the "
+                  f"assignment, e.g.\n    {sys.executable} -m pip install {' '.join(missing)}", file=sys.stderr)
+            return 2
     try:
         rub = rubric_mod.load(args.rubric)
         questions = args.questions.split(",") if args.questions else None
@@ -111,11 +188,44 @@ def main(args) -> int:
         print(f"python -m grader {args.command}: {exc}", file=sys.stderr)
         return 2
     submission = Path(args.submission)
-    user = getattr(args, "user", None) or os.environ.get("AUTOGRADER_SANDBOX_USER") or None
-    if user and os.getuid() != 0:
-        user = None  # only root can switch users; grading still runs, without the user boundary
+    user = sandbox_user(getattr(args, "user", None))
+    fixtures = Path(args.fixtures) if getattr(args, "fixtures", None) else FIXTURES
+    cleanup: list[Path] = []
+    if checking:
+        torch_qs = [q for q in rub.questions if q.needs_torch]
+        if torch_qs:
+            import importlib.util
+            why = next((f"{m} is not installed" for m in ("torch", "torchvision")
+                        if importlib.util.find_spec(m) is None), None)
+            if why is None and any((CHECKS / f"test_{q.module}.py").exists() for q in torch_qs):
+                try:  # installed but broken (e.g. a wrong build for this machine)?
+                    import torch  # noqa: F401
+                    import torchvision  # noqa: F401
+                except Exception as exc:
+                    why = f"importing it fails ({type(exc).__name__}: {exc})"
+            if why:
+                ids = ", ".join(q.id for q in torch_qs)
+                notes.append(f"NOTE: {ids} skipped: these questions need PyTorch and {why} in this Python "
+                             f"({sys.executable}). To check them, install torch and torchvision "
+                             f"({sys.executable} -m pip install torch torchvision) and run this again.")
+                rub = rubric_mod.Rubric(rub.name, rub.title, rub.total,
+                                        [q for q in rub.questions if not q.needs_torch], rub.time_budget_s, rub.path)
+        unchecked = [q.id for q in rub.questions if not (CHECKS / f"test_{q.module}.py").exists()]
+        if unchecked:
+            notes.append(f"NOTE: {', '.join(unchecked)} not checked here: this copy of the grader has no checks "
+                         "for them; Gradescope grades them.")
+        if (fixtures / "hidden.h5").exists():  # a staff checkout: leave the hidden cases out, as the pre-check does
+            vis = Path(tempfile.mkdtemp(prefix="ag-visible-"))
+            cleanup.append(vis)
+            shutil.copytree(fixtures, vis / "fixtures", ignore=shutil.ignore_patterns("*hidden*", "manifest.yaml"))
+            fixtures = vis / "fixtures"
+        if submission.is_dir() and _contains(submission, ROOT):
+            # e.g. `python precheck.py` in the assignment folder the pre-check was unpacked into: grade the
+            # student's source files, not the grader's own folders (student_template/ ...) or old zips
+            copy = Path(tempfile.mkdtemp(prefix="ag-check-"))
+            cleanup.append(copy)
+            submission = _copy_sources(submission, copy / submission.resolve().name)
     try:
-        fixtures = Path(args.fixtures) if getattr(args, "fixtures", None) else FIXTURES
         results, internal = grade(submission, rub, jobs=max(1, getattr(args, "jobs", 1) or 1), user=user,
                                   fixtures=fixtures)
     except Exception as exc:  # the grader itself failed: still leave a valid results.json
@@ -124,6 +234,11 @@ def main(args) -> int:
         results = _zero_results(rub, "The autograder failed internally (not your fault); the course staff "
                                      f"have been told.\n{type(exc).__name__}: {exc}", time.time() - t0)
         internal = [tb]
+    finally:
+        for d in cleanup:
+            shutil.rmtree(d, ignore_errors=True)
+    if notes:
+        results["output"] = "\n".join([results["output"]] + notes)
     problems = validate(results)
     if problems:
         internal.append("results failed validation: " + "; ".join(problems))
@@ -131,6 +246,8 @@ def main(args) -> int:
         write_results(results, results_path)
     if not getattr(args, "quiet", False):
         print(table(results))
+        if checking and results["output"]:
+            print("\n" + results["output"])
         if results_path is not None:
             print(f"results written to {results_path}")
     if internal:
@@ -139,3 +256,4 @@ def main(args) -> int:
             print("  " + note.replace("\n", "\n  "), file=sys.stderr)
         return 1
     return 0
+
