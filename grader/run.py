@@ -149,36 +149,9 @@ def main(args) -> int:
     t0 = time.time()
     checking = args.command == "check"  # students: visible checks only, same table and feedback
     notes: list[str] = []
-    def _contains(folder: Path, path: Path) -> bool:
-        folder, path = folder.resolve(), path.resolve()
-        return path == folder or folder in path.parents
-
-    def _copy_sources(src: Path, dest: Path) -> Path:
-        """Copy the .py/.ipynb files of ``src`` (not the grader's own folders, not zips) into ``dest``."""
-        skip = {(ROOT / d).resolve() for d in ("grader", "student_template", "fixtures", "reference", "tests",
-                                               "dist", ".venv")}
-        dest.mkdir(parents=True, exist_ok=True)
-        for dirpath, dirnames, filenames in os.walk(src):
-            here = Path(dirpath)
-            dirnames[:] = sorted(d for d in dirnames if d not in staging.IGNORED_DIRS and not d.startswith(".")
-                                 and (here / d).resolve() not in skip)
-            for fn in filenames:
-                p = here / fn
-                if p.suffix in (".py", ".ipynb") and not p.is_symlink() \
-                        and p.resolve() != (ROOT / "precheck.py").resolve():
-                    target = dest / p.relative_to(src)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(p, target)
-        return dest
-
     if checking:
-        import importlib.util
-        missing = [pip for mod, pip in (("numpy", "numpy"), ("h5py", "h5py"), ("yaml", "pyyaml"),
-                                        ("pytest", "pytest")) if importlib.util.find_spec(mod) is None]
-        if missing:
-            print(f"The autograder's checks need the Python package(s) {', '.join(missing)}, which this Python "
-                  f"({sys.executable}) does not have.\nInstall them in the environment you use for the "
-                  f"assignment, e.g.\n    {sys.executable} -m pip install {' '.join(missing)}", file=sys.stderr)
+        from grader import check
+        if not check.packages_present():
             return 2
     try:
         rub = rubric_mod.load(args.rubric)
@@ -192,39 +165,7 @@ def main(args) -> int:
     fixtures = Path(args.fixtures) if getattr(args, "fixtures", None) else FIXTURES
     cleanup: list[Path] = []
     if checking:
-        torch_qs = [q for q in rub.questions if q.needs_torch]
-        if torch_qs:
-            import importlib.util
-            why = next((f"{m} is not installed" for m in ("torch", "torchvision")
-                        if importlib.util.find_spec(m) is None), None)
-            if why is None and any((CHECKS / f"test_{q.module}.py").exists() for q in torch_qs):
-                try:  # installed but broken (e.g. a wrong build for this machine)?
-                    import torch  # noqa: F401
-                    import torchvision  # noqa: F401
-                except Exception as exc:
-                    why = f"importing it fails ({type(exc).__name__}: {exc})"
-            if why:
-                ids = ", ".join(q.id for q in torch_qs)
-                notes.append(f"NOTE: {ids} skipped: these questions need PyTorch and {why} in this Python "
-                             f"({sys.executable}). To check them, install torch and torchvision "
-                             f"({sys.executable} -m pip install torch torchvision) and run this again.")
-                rub = rubric_mod.Rubric(rub.name, rub.title, rub.total,
-                                        [q for q in rub.questions if not q.needs_torch], rub.time_budget_s, rub.path)
-        unchecked = [q.id for q in rub.questions if not (CHECKS / f"test_{q.module}.py").exists()]
-        if unchecked:
-            notes.append(f"NOTE: {', '.join(unchecked)} not checked here: this copy of the grader has no checks "
-                         "for them; Gradescope grades them.")
-        if (fixtures / "hidden.h5").exists():  # a staff checkout: leave the hidden cases out, as the pre-check does
-            vis = Path(tempfile.mkdtemp(prefix="ag-visible-"))
-            cleanup.append(vis)
-            shutil.copytree(fixtures, vis / "fixtures", ignore=shutil.ignore_patterns("*hidden*", "manifest.yaml"))
-            fixtures = vis / "fixtures"
-        if submission.is_dir() and _contains(submission, ROOT):
-            # e.g. `python precheck.py` in the assignment folder the pre-check was unpacked into: grade the
-            # student's source files, not the grader's own folders (student_template/ ...) or old zips
-            copy = Path(tempfile.mkdtemp(prefix="ag-check-"))
-            cleanup.append(copy)
-            submission = _copy_sources(submission, copy / submission.resolve().name)
+        rub, fixtures, submission, cleanup = check.prepare(rub, fixtures, submission, notes)
     try:
         results, internal = grade(submission, rub, jobs=max(1, getattr(args, "jobs", 1) or 1), user=user,
                                   fixtures=fixtures)
