@@ -54,9 +54,9 @@ def _copy_sources(src: Path, dest: Path) -> Path:
     return dest
 
 
-def _torch_problem() -> str | None:
+def _torch_problem(try_import: bool) -> str | None:
     why = next((f"{m} is not installed" for m in ("torch", "torchvision") if importlib.util.find_spec(m) is None), None)
-    if why is None:
+    if why is None and try_import:
         try:  # installed but broken (e.g. a wrong build for this machine)?
             import torch  # noqa: F401
             import torchvision  # noqa: F401
@@ -69,8 +69,8 @@ def prepare(rub, fixtures: Path, submission: Path, notes: list[str]):
     """Adapt a grading run to a student's machine; returns (rubric, fixtures, submission, folders to remove)."""
     cleanup: list[Path] = []
     torch_qs = [q for q in rub.questions if q.needs_torch]
-    if torch_qs and any((CHECKS / f"test_{q.module}.py").exists() for q in torch_qs):
-        why = _torch_problem()
+    if torch_qs:
+        why = _torch_problem(try_import=any((CHECKS / f"test_{q.module}.py").exists() for q in torch_qs))
         if why:
             ids = ", ".join(q.id for q in torch_qs)
             notes.append(f"NOTE: {ids} skipped: these questions need PyTorch and {why} in this Python "
