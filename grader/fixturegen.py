@@ -73,7 +73,7 @@ def _versions():
     import h5py
     v["h5py"] = h5py.__version__
     if "torch" in sys.modules:
-        v["torch"] = sys.modules["torch"].__version__
+        v["torch"] = str(sys.modules["torch"].__version__)
     return v
 
 

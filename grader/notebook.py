@@ -1,9 +1,373 @@
 """Take Q3-Q5 definitions from a student's notebook when the .py file is missing.
 
-Filled in by the PyTorch questions' work; until then notebooks are only listed.
+The 2019 CS231n assignment had no ``network_visualization.py`` /
+``style_transfer.py`` / ``gan_pytorch.py``: students wrote the functions in
+the code cells of NetworkVisualization-PyTorch.ipynb, StyleTransfer-PyTorch.ipynb
+and GANs-PyTorch.ipynb.  When such a file is missing from a submission, this
+module assembles it from a notebook that defines the functions (found by
+content, not by name), so those submissions are graded the same way.
+
+The notebook is read as JSON and its cells are parsed with ``ast``; nothing of
+it runs here.  The module written to the staged package is:
+
+1. the template's file (the course's provided code and the stubs), then
+2. from the notebook's code cells, in order, only
+   - top-level ``import`` / ``from ... import`` statements, each wrapped in
+     ``try/except Exception`` (a package the grader lacks cannot break the
+     import); matplotlib/IPython/pylab/seaborn imports, ``__future__`` imports
+     and imports of the module being built are dropped;
+   - ``def`` and ``class`` statements (with their decorators), except
+     redefinitions of what the template's file defines or imports as provided
+     code (``bce_loss``, ``Flatten``, ``Unflatten``, ``jitter``, ``blur_image``,
+     ``extract_features``, ...): provided code comes from the template, as for
+     every other file (the template's versions are also the more lenient ones:
+     its Flatten takes any shape, its bce_loss moves the labels to the logits'
+     device);
+   - simple constant assignments ``NAME = value`` (several targets or a tuple
+     of names allowed) whose value contains only literals, names, attribute
+     look-ups, operators, containers, subscripts and a few pure constructors
+     (``torch.device``, ``torch.tensor``, ``np.array``, ...): ``NOISE_DIM = 96``,
+     ``batch_size = 128``, ``dtype = torch.FloatTensor``.  CUDA tensor types
+     and devices are mapped to the CPU ones (``torch.cuda.FloatTensor`` ->
+     ``torch.FloatTensor``), because every value check runs on the CPU.
+   Everything else (calls such as ``run_a_gan(...)``, model loading, data
+   loading, training loops, plotting, ``%magic`` and ``!shell`` lines) is left
+   out.  Definitions later in the notebook replace earlier ones, as when the
+   notebook runs top to bottom.
+3. For network visualization, when the notebook (2019 style) writes the class
+   visualization step inline in ``create_class_visualization`` between the
+   START/END OF YOUR CODE markers and defines no step function, that marked
+   block becomes the body of ``update_class_visulization(model, target_y,
+   l2_reg, learning_rate, img)`` (the step's variables have those names).
 """
 from __future__ import annotations
 
+import ast
+import json
+import re
+import textwrap
+from pathlib import Path
 
-def fill_from_notebooks(report, root, notebooks, pkg_dir) -> None:
+from grader.paths import END_MARKER, PACKAGE, START_MARKER, TEMPLATE
+
+# The student-written functions of each file that a notebook may define.
+NOTEBOOK_FUNCTIONS = {
+    "network_visualization.py": ("compute_saliency_maps", "make_fooling_image", "update_class_visulization",
+                                 "class_visualization_update_step", "create_class_visualization"),
+    "style_transfer.py": ("content_loss", "gram_matrix", "style_loss", "tv_loss"),
+    "gan_pytorch.py": ("sample_noise", "discriminator", "generator", "discriminator_loss", "generator_loss",
+                       "get_optimizer", "ls_discriminator_loss", "ls_generator_loss", "build_dc_classifier",
+                       "build_dc_generator"),
+}
+# Names that count as "the student wrote this" even though the template defines them as provided code
+# (2019: the class visualization step lived inside create_class_visualization).  Their notebook
+# definitions are still not used for those names; see _class_visualization_step.
+_STEP_NAMES = ("update_class_visulization", "class_visualization_update_step")
+# The module names a notebook may import the file under (self-imports are dropped).
+_SELF_MODULES = {
+    "network_visualization.py": ("network_visualization", "net_visualization_pytorch"),
+    "style_transfer.py": ("style_transfer", "style_transfer_pytorch"),
+    "gan_pytorch.py": ("gan_pytorch",),
+}
+DROPPED_IMPORTS = ("matplotlib", "IPython", "pylab", "seaborn", "ipywidgets", "google.colab", "tqdm.notebook")
+PURE_CALLS = {"torch.device", "torch.tensor", "torch.Tensor", "torch.FloatTensor", "torch.LongTensor",
+              "torch.zeros", "torch.ones", "np.array", "np.asarray", "numpy.array", "numpy.asarray",
+              "np.float32", "np.float64", "float", "int", "str", "bool", "tuple", "list", "dict", "set",
+              "frozenset", "range", "len"}
+NOTEBOOK_MAX_BYTES = 64 * 1024 ** 2  # notebooks carry their output images; code is a tiny part of that
+_MAGIC = re.compile(r"^\s*[%!]")
+
+
+# ------------------------------------------------------------------ reading notebooks
+def code_cells(path: Path) -> list[str]:
+    """The source of each code cell (nbformat 3 or 4), magics and shell lines blanked out."""
+    try:
+        if path.stat().st_size > NOTEBOOK_MAX_BYTES:
+            return []
+        nb = json.loads(path.read_bytes().decode("utf-8", "replace"))
+    except (OSError, ValueError, RecursionError):
+        return []
+    if not isinstance(nb, dict):
+        return []
+    cells = nb.get("cells")
+    if cells is None:  # nbformat 3
+        cells = [c for ws in nb.get("worksheets") or [] if isinstance(ws, dict) for c in ws.get("cells") or []]
+    out = []
+    for c in cells if isinstance(cells, list) else []:
+        if not isinstance(c, dict) or c.get("cell_type") != "code":
+            continue
+        src = c.get("source", c.get("input", ""))
+        if isinstance(src, list):
+            src = "".join(s for s in src if isinstance(s, str))
+        if not isinstance(src, str):
+            continue
+        lines = src.splitlines()
+        if lines and lines[0].lstrip().startswith("%%") and not re.match(r"\s*%%(time|timeit|capture)\b", lines[0]):
+            continue  # a cell magic (%%bash, %%writefile ...): not Python
+        out.append("\n".join("" if _MAGIC.match(line) else line for line in lines))
+    return out
+
+
+def _parse_blocks(src: str) -> list[tuple[ast.AST, str]]:
+    """(statement, its source lines) for each top-level statement; a cell that does not parse as a
+    whole is split at unindented lines and the parts that parse are kept."""
+    try:
+        tree = ast.parse(src)
+        return [(node, src) for node in tree.body]
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        pass
+    lines = src.splitlines()
+    starts = [i for i, line in enumerate(lines)
+              if line[:1] not in ("", " ", "\t", "#", ")", "]", "}")
+              and not re.match(r"(else|elif|except|finally)\b", line)
+              and not (i > 0 and lines[i - 1].startswith("@"))]
+    out = []
+    for a, b in zip(starts, starts[1:] + [len(lines)]):
+        chunk = "\n" * a + "\n".join(lines[a:b])  # keep line numbers
+        try:
+            tree = ast.parse(chunk)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        out += [(node, chunk) for node in tree.body]
+    return out
+
+
+def _segment(node, src: str) -> str:
+    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    return "\n".join(src.splitlines()[first - 1: node.end_lineno])
+
+
+def _dotted(node) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else None
     return None
+
+
+def _simple(node) -> bool:
+    """A value made of literals, names, attributes, operators, containers and pure constructors."""
+    if isinstance(node, (ast.Constant, ast.Name)):
+        return True
+    if isinstance(node, ast.Attribute):
+        return _simple(node.value)
+    if isinstance(node, ast.UnaryOp):
+        return _simple(node.operand)
+    if isinstance(node, ast.BinOp):
+        return _simple(node.left) and _simple(node.right)
+    if isinstance(node, ast.BoolOp):
+        return all(_simple(v) for v in node.values)
+    if isinstance(node, ast.Compare):
+        return _simple(node.left) and all(_simple(c) for c in node.comparators)
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return all(_simple(e) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return all(k is None or _simple(k) for k in node.keys) and all(_simple(v) for v in node.values)
+    if isinstance(node, ast.Subscript):
+        return _simple(node.value) and _simple(node.slice)
+    if isinstance(node, ast.Slice):
+        return all(p is None or _simple(p) for p in (node.lower, node.upper, node.step))
+    if isinstance(node, ast.Call):
+        return (_dotted(node.func) in PURE_CALLS and all(_simple(a) for a in node.args)
+                and all(_simple(k.value) for k in node.keywords))
+    return False
+
+
+class _CpuOnly(ast.NodeTransformer):
+    """torch.cuda.FloatTensor -> torch.FloatTensor; torch.device('cuda...') -> torch.device('cpu')."""
+
+    def visit_Attribute(self, node):
+        self.generic_visit(node)
+        if (isinstance(node.value, ast.Attribute) and node.value.attr == "cuda"
+                and isinstance(node.value.value, ast.Name) and node.value.value.id == "torch"
+                and node.attr.endswith("Tensor")):
+            return ast.copy_location(ast.Attribute(value=node.value.value, attr=node.attr, ctx=node.ctx), node)
+        return node
+
+    def visit_Constant(self, node):
+        if isinstance(node.value, str) and re.fullmatch(r"cuda(:\d+)?", node.value):
+            return ast.copy_location(ast.Constant("cpu"), node)
+        return node
+
+
+def _assigned_names(node) -> list[str] | None:
+    """Target names of a simple constant assignment, or None if it is not one."""
+    if isinstance(node, ast.AnnAssign):
+        if node.value is None or not isinstance(node.target, ast.Name):
+            return None
+        targets, value = [node.target], node.value
+    elif isinstance(node, ast.Assign):
+        targets, value = node.targets, node.value
+    else:
+        return None
+    names = []
+    for t in targets:
+        if isinstance(t, ast.Name):
+            names.append(t.id)
+        elif isinstance(t, (ast.Tuple, ast.List)) and all(isinstance(e, ast.Name) for e in t.elts):
+            names += [e.id for e in t.elts]
+        else:
+            return None
+    return names if _simple(value) else None
+
+
+def _import_ok(node, staged_as: str) -> bool:
+    mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+    if isinstance(node, ast.ImportFrom) and (node.level or node.module == "__future__"):
+        return False
+    for m in mods:
+        if any(m == d or m.startswith(d + ".") for d in DROPPED_IMPORTS):
+            return False
+        if m.split(".")[-1] in _SELF_MODULES.get(staged_as, ()):
+            return False
+    return True
+
+
+def _defined_functions(cells: list[str]) -> set[str]:
+    names = set()
+    for src in cells:
+        for node, _ in _parse_blocks(src):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+    return names
+
+
+def _template_names(template_src: str) -> set[str]:
+    """Names the template binds at top level with def/class or imports (provided helpers, stubs,
+    helpers it imports such as image_utils.jitter)."""
+    try:
+        tree = ast.parse(template_src)
+    except SyntaxError:
+        return set()
+    names = set()
+    for n in tree.body:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(n.name)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in n.names if a.name != "*"}
+    return names
+
+
+def _class_visualization_step(node, src: str) -> str | None:
+    """update_class_visulization from the START/END block inside a 2019 create_class_visualization."""
+    lines = _segment(node, src).splitlines()
+    idx = [i for i, line in enumerate(lines) if line.strip() in (START_MARKER, END_MARKER)]
+    if len(idx) < 2:
+        return None
+    body = textwrap.dedent("\n".join(lines[idx[0] + 1: idx[1]])).strip("\n")
+    if not body.strip():
+        body = "pass"
+    code = ("def update_class_visulization(model, target_y, l2_reg, learning_rate, img):\n"
+            "    # the step written inside create_class_visualization in the notebook\n"
+            + textwrap.indent(body, "    ") + "\n")
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    if any(isinstance(n, (ast.Return, ast.Yield, ast.YieldFrom)) for n in ast.walk(tree.body[0])):
+        return None
+    return code
+
+
+# ------------------------------------------------------------------ assembling a module
+def extract(cells: list[str], staged_as: str, template_src: str) -> tuple[str, dict]:
+    """Notebook part of the module for ``staged_as`` and a summary of what was taken."""
+    wanted = NOTEBOOK_FUNCTIONS[staged_as]
+    provided = _template_names(template_src) - set(wanted)
+    if staged_as == "network_visualization.py":
+        provided.add("create_class_visualization")  # provided in the template; its step is handled below
+    parts, taken, consts, kept, imports = [], [], [], set(), 0
+    step_code = None
+    defined = _defined_functions(cells)
+    for i, src in enumerate(cells):
+        for node, text in _parse_blocks(src):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                if _import_ok(node, staged_as):
+                    parts.append(f"# cell {i + 1}\ntry:\n{textwrap.indent(_segment(node, text), '    ')}\n"
+                                 "except Exception:  # not available where the grader runs\n    pass\n")
+                    imports += 1
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                if node.name in provided:
+                    kept.add(node.name)
+                    if (node.name == "create_class_visualization" and staged_as == "network_visualization.py"
+                            and not (defined & set(_STEP_NAMES))):
+                        step_code = _class_visualization_step(node, text) or step_code
+                    continue
+                parts.append(f"# cell {i + 1}\n{_segment(node, text)}\n")
+                if node.name in wanted and node.name not in taken:
+                    taken.append(node.name)
+            else:
+                names = _assigned_names(node)
+                if names:
+                    new = _CpuOnly().visit(node)
+                    ast.fix_missing_locations(new)
+                    parts.append(f"# cell {i + 1}\n{ast.unparse(new)}\n")
+                    consts += [n for n in names if n not in consts]
+    if step_code is not None:
+        parts.append(step_code)
+        taken.append("update_class_visulization (the step inside create_class_visualization)")
+    return "\n".join(parts), {"functions": taken, "constants": consts, "kept_from_template": sorted(kept),
+                              "imports": imports, "step_from_inline": step_code is not None}
+
+
+def _score(cells: list[str], staged_as: str) -> int:
+    return len(_defined_functions(cells) & set(NOTEBOOK_FUNCTIONS[staged_as]))
+
+
+def fill_from_notebooks(report, root, notebooks, pkg_dir, template: Path | None = None) -> None:
+    """For each Q3-Q5 file missing from the submission, build it from the notebook that defines the
+    most of its functions (if any) and mark it ``origin="notebook"`` in the staging report."""
+    root, pkg_dir = Path(root), Path(pkg_dir)
+    template = Path(template) if template is not None else TEMPLATE
+    targets = [sf for sf in report.files.values() if sf.staged_as in NOTEBOOK_FUNCTIONS and sf.origin == "missing"]
+    if not targets or not notebooks:
+        return
+    parsed = {Path(nb): code_cells(Path(nb)) for nb in sorted(notebooks, key=lambda p: str(p))}
+    for sf in targets:
+        try:
+            _fill_one(sf, parsed, root, pkg_dir, template)
+        except Exception as exc:  # a pathological notebook must not stop the grading of everything else
+            (pkg_dir / sf.staged_as).unlink(missing_ok=True)
+            sf.origin, sf.source, sf.note = "missing", None, ""
+            report.messages.append(f"{sf.staged_as}: a notebook could not be used ({type(exc).__name__}: "
+                                   f"{str(exc)[:200]})")
+
+
+def _fill_one(sf, parsed: dict, root: Path, pkg_dir: Path, template: Path) -> None:
+    best, best_score = None, 0
+    for nb, cells in parsed.items():
+        s = _score(cells, sf.staged_as)
+        if s > best_score:
+            best, best_score = nb, s
+    if best is None:
+        return
+    tpl = template / PACKAGE / sf.staged_as
+    template_src = tpl.read_text() if tpl.exists() else ""
+    try:
+        rel = best.relative_to(root).as_posix()
+    except ValueError:
+        rel = best.name
+    body, info = extract(parsed[best], sf.staged_as, template_src)
+    header = (f"# {PACKAGE}/{sf.staged_as} assembled by the autograder: the course's provided code\n"
+              f"# (template), then the imports, definitions and constants of the code cells of {rel}.\n"
+              "# Nothing else from the notebook runs here (no training, plotting or downloads).\n")
+    source = (header + template_src.rstrip("\n") + "\n\n\n"
+              + f"# {'-' * 60} from the notebook {rel}\n" + body)
+    dest = pkg_dir / sf.staged_as
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(source)
+    sf.origin, sf.source = "notebook", rel
+    note = "functions taken from the notebook's code cells: " + (", ".join(info["functions"]) or "none")
+    if info["constants"]:
+        note += "; constants: " + ", ".join(info["constants"])
+    if info["kept_from_template"]:
+        note += "; provided code kept from the course's file: " + ", ".join(info["kept_from_template"])
+    defined = _defined_functions(parsed[best])
+    missing = [f for f in NOTEBOOK_FUNCTIONS[sf.staged_as]
+               if f not in defined and f not in ("create_class_visualization", "class_visualization_update_step")]
+    if info["step_from_inline"] or "class_visualization_update_step" in defined:
+        missing = [f for f in missing if f != "update_class_visulization"]
+    if missing:
+        note += "; not defined in the notebook (graded as missing): " + ", ".join(missing)
+    sf.note = note

@@ -13,6 +13,7 @@ grader holds (fixtures, expected values) is in the worker's memory.
 from __future__ import annotations
 
 import argparse
+import glob
 import importlib
 import io
 import json
@@ -102,8 +103,9 @@ class Child:
         if lim.get("file_bytes"):
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
             setlim(resource.RLIMIT_FSIZE, int(lim["file_bytes"]))
-        if lim.get("memory_bytes"):
-            # address space already mapped (torch maps a lot) plus the budget
+        if lim.get("memory_bytes") and not glob.glob("/dev/nvidia[0-9]*"):
+            # address space already mapped (torch maps a lot) plus the budget; not with a GPU, where
+            # CUDA reserves far more address space than it uses (the container's limit applies there)
             setlim(resource.RLIMIT_AS, _vm_size() + int(lim["memory_bytes"]))
         if lim.get("nproc") and os.getuid() != 0 and self.cfg.get("sandboxed"):
             setlim(resource.RLIMIT_NPROC, int(lim["nproc"]))

@@ -1,0 +1,393 @@
+"""Q5: generative adversarial networks (PyTorch), CS231n profile only.
+
+Student code runs in the worker through grader.gan_helpers (which adapts to the
+2019 notebook's and the 2020 files' signatures); every verdict is computed
+here, against the fixtures (grader/cases_gan.py) or, for the training run, by
+rebuilding the course's models from the trained parameters in this process.
+
+Forward checks load fixture weights into the student's model *by parameter
+order and shape* (grader.gan_helpers.model_forward), never by state-dict key,
+and run on the CPU in float32 on batches of 128 (the notebook's global
+batch_size, which 2019 solutions hard-wire into Unflatten).  BatchNorm runs in
+training mode, as everywhere in the notebook ("We are always training in GAN
+mode"): with fixed weights and a fixed batch of 128, batch statistics are
+deterministic, and eval mode would only test the untouched running buffers.
+
+Tolerances (each with its reason):
+- FORWARD_TOL: model outputs with fixture weights, compared as
+  max|got - expected| / max|expected|.  Same float32 CPU kernels, one thread, on
+  both sides: the reference, an extra Flatten, the 2019-style (global
+  batch_size, view-based Flatten/Unflatten) and 2020-style (nn.Flatten,
+  nn.Unflatten) layouts measure 0 (bit-identical; tests/test_q5_checks.py);
+  1e-4 only absorbs BLAS differences between machines (~1e-6).  Catalogued
+  architecture bugs measure >= 1e-2 (LeakyReLU 0.2 instead of 0.01: 2e-1; a
+  missing Tanh: 2.9).
+- LOSS_TOL: the course's relative error, float32 logits against float64
+  expected values.  The notebook reports 3e-8..4e-8 for correct solutions and
+  asks for < 1e-7 against its own float32 answers; the 2019 bce formula and
+  torch's binary_cross_entropy_with_logits in float32 measure <= 5.1e-8 on
+  every case here, so 1e-5 leaves ~200x margin, while a summed loss (x N), a
+  halved one (x 0.5) or swapped labels are >= 1e-1 off.
+- Optimizer hyper-parameters: exact up to float formatting (1e-9 relative).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grader import cases_gan
+from grader.checklib import case_params
+from grader.compare import CheckFailure, as_array, fail, rel_error
+from grader.sandbox import WorkerError
+from grader.student import describe_worker_error
+
+GAN_FILE = "gan_pytorch.py"
+HELPERS = "grader.gan_helpers"
+
+FORWARD_TOL = 1e-4
+LOSS_TOL = 1e-5
+HYPER_TOL = 1e-9
+BCE_LOSSES = ("discriminator_loss", "generator_loss")
+# sample_noise on 4096 x 8 draws: each quarter of (-1, 1) must hold 25% +- 3%
+# (the binomial standard deviation is 0.24%, so a correct sampler is 12 sigma
+# inside), the extremes must come within 0.1 of -1 and 1.
+NOISE_BIN_TOL = 0.03
+NOISE_EDGE = 0.9
+
+BUILDER_HINTS = {
+    "discriminator": "784 -> 256 -> 256 -> 1 Linear layers with biases and LeakyReLU(0.01) between them",
+    "generator": "noise_dim -> 1024 -> 1024 -> 784 Linear layers with ReLU between them and a final Tanh",
+    "build_dc_classifier": "two Conv2d(5x5) + LeakyReLU(0.01) + MaxPool(2x2, stride 2) stages, then "
+                           "Linear(1024 -> 1024), LeakyReLU(0.01), Linear(1024 -> 1)",
+    "build_dc_generator": "Linear(noise_dim -> 1024), ReLU, BatchNorm1d, Linear(1024 -> 6272), ReLU, BatchNorm1d, "
+                          "Unflatten to (N, 128, 7, 7), ConvTranspose2d(128 -> 64, 4, 2, 1), ReLU, BatchNorm2d, "
+                          "ConvTranspose2d(64 -> 1, 4, 2, 1), Tanh, Flatten",
+}
+FORWARD_HINTS = {
+    "discriminator": "check the activation (LeakyReLU with negative slope 0.01) and the layer order",
+    "generator": "check the activations: ReLU after the first two Linear layers and a Tanh at the end",
+    "build_dc_classifier": "check the LeakyReLU slope (0.01), the kernel sizes and the pooling (2x2, stride 2)",
+    "build_dc_generator": "check the order ReLU then BatchNorm, the ConvTranspose2d stride/padding and the final "
+                          "Tanh; BatchNorm runs in training mode (batch statistics), as in the notebook",
+}
+
+
+# ------------------------------------------------------------------ plumbing
+def _helper(student, fn, *args, label, timeout=None):
+    """Run grader.gan_helpers.<fn> in the worker on the student's module."""
+    student.require(GAN_FILE)
+    try:
+        return student.sandbox.call(HELPERS, fn, *args, label=label,
+                                    timeout=timeout if timeout is not None else student.timeout).value
+    except WorkerError as exc:
+        fail(describe_worker_error(exc, label))
+
+
+def _need(student, *names):
+    for n in names:
+        student.resolve(GAN_FILE, n)
+
+
+def _tensor(name, value, what="a torch tensor"):
+    """The array inside a returned torch tensor; anything else fails with what was returned."""
+    if value is None:
+        fail(f"{name} returned None: not implemented yet")
+    if not (isinstance(value, dict) and "__tensor__" in value):
+        kind = "numpy array" if isinstance(value, np.ndarray) else type(value).__name__
+        fail(f"{name} returned a {kind}; {what} was expected")
+    return as_array(name, value)
+
+
+# ------------------------------------------------------------------ 5.1 sample_noise
+@pytest.mark.parametrize("case", case_params("sample_noise"))
+def test_sample_noise(student, case):
+    _need(student, "sample_noise")
+    b, d = case.params["batch_size"], case.params["dim"]
+    label = f"sample_noise({b}, {d})"
+    try:
+        first = student.call(GAN_FILE, "sample_noise", b, d, label=label, seed=case.seed).value
+        second = student.call(GAN_FILE, "sample_noise", b, d, label=label).value
+    except WorkerError as exc:
+        fail(describe_worker_error(exc, label))
+    z = _tensor(label, first, "a torch tensor (use torch.rand)")
+    if z.shape != (b, d):
+        fail(f"{label} has shape {tuple(z.shape)}, expected {(b, d)}")
+    if z.dtype.kind != "f":
+        fail(f"{label} has dtype {first.get('dtype')}; floating-point noise was expected")
+    if not np.all(np.isfinite(z)):
+        fail(f"{label} contains NaN/inf values")
+    lo, hi = float(z.min()), float(z.max())
+    if lo < -1.0 or hi > 1.0:
+        fail(f"{label} has values in [{lo:.3f}, {hi:.3f}], outside (-1, 1): draw uniform noise "
+             "(torch.rand) and rescale it, do not use a normal distribution")
+    if not (lo < 0.0 < hi):
+        fail(f"{label} has values only in [{lo:.3f}, {hi:.3f}]: the noise must cover (-1, 1), both signs; "
+             "torch.rand is uniform on [0, 1), so rescale it: 2 * torch.rand(...) - 1")
+    if z.size >= 10000:
+        if lo > -NOISE_EDGE or hi < NOISE_EDGE:
+            fail(f"{b * d} draws of {label} span only [{lo:.3f}, {hi:.3f}]: the noise must be uniform on (-1, 1)")
+        frac = np.histogram(z, bins=4, range=(-1.0, 1.0))[0] / z.size
+        if np.any(np.abs(frac - 0.25) > NOISE_BIN_TOL):
+            fail(f"{b * d} draws of {label} are not uniform on (-1, 1): the quarters (-1, -0.5), (-0.5, 0), "
+                 f"(0, 0.5), (0.5, 1) hold {', '.join(f'{f:.0%}' for f in frac)} of the values, expected 25% each")
+    z2 = _tensor(label, second)
+    if z2.shape == z.shape and np.array_equal(z, z2):
+        fail(f"two calls of {label} returned the same values: draw fresh random noise on every call "
+             "(do not reseed inside sample_noise unless a seed is passed)")
+
+
+# ------------------------------------------------------------------ parameter counts
+def _check_params(student, builder, case):
+    _need(student, builder)
+    nd = case.params.get("noise_dim")
+    info = _helper(student, "model_info", builder, nd, label=f"{builder}(...)")
+    want = int(case.expected["count"])
+    call = info.get("call", builder + "()")
+    count = info.get("count")
+    if not isinstance(count, int) or isinstance(count, bool):
+        fail(f"{call} could not be inspected")
+    if count == 0:
+        fail(f"{call} returns a model with 0 parameters, expected {want}: not implemented yet "
+             f"(fill in the layers: {BUILDER_HINTS[builder]})")
+    if count != want:
+        fail(f"{call} returns a model with {count} parameters, expected {want} (the notebook's count test); "
+             f"the architecture is {BUILDER_HINTS[builder]}")
+
+
+@pytest.mark.parametrize("case", case_params("discriminator_params"))
+def test_discriminator_params(student, case):
+    _check_params(student, "discriminator", case)
+
+
+@pytest.mark.parametrize("case", case_params("generator_params"))
+def test_generator_params(student, case):
+    _check_params(student, "generator", case)
+
+
+@pytest.mark.parametrize("case", case_params("build_dc_classifier_params"))
+def test_dc_classifier_params(student, case):
+    _check_params(student, "build_dc_classifier", case)
+
+
+@pytest.mark.parametrize("case", case_params("build_dc_generator_params"))
+def test_dc_generator_params(student, case):
+    _check_params(student, "build_dc_generator", case)
+
+
+# ------------------------------------------------------------------ forward passes with fixture weights
+def _check_forward(student, builder, case):
+    _need(student, builder)
+    p = case.params
+    x = case.inputs["x"]
+    res = _helper(student, "model_forward", builder, p.get("noise_dim"), p["shapes"], case.seed, p["offsets"], x,
+                  bool(p.get("train", True)), label=f"{builder}(...) forward pass")
+    if not isinstance(res, dict):
+        fail(f"{builder}: the forward pass could not be run")
+    call = res.get("call", builder + "()")
+    if res.get("mismatch"):
+        got = res.get("shapes") or []
+        if not got:
+            fail(f"{call} returns a model with no parameters: not implemented yet "
+                 f"(the architecture is {BUILDER_HINTS[builder]})")
+        want = [tuple(s) for s in p["shapes"]]
+        got = [tuple(s) for s in got]
+        bad = next((i for i in range(min(len(got), len(want))) if got[i] != want[i]), None)
+        if bad is None:
+            detail = f"{len(got)} parameter tensors, the course's architecture has {len(want)}"
+        else:
+            detail = f"parameter {bad} has shape {got[bad]}, the course's architecture has {want[bad]} there"
+        fail(f"{call}: the test weights are loaded by parameter order and shape, and {detail}; "
+             f"the architecture is {BUILDER_HINTS[builder]}")
+    out = _tensor(f"the output of {call}", res.get("out"))
+    want = np.asarray(case.expected["out"])
+    if out.shape != want.shape:
+        fail(f"the output of {call} on input of shape {tuple(x.shape)} has shape {tuple(out.shape)}, "
+             f"expected {tuple(want.shape)}")
+    if not np.all(np.isfinite(out)):
+        fail(f"the output of {call} contains NaN/inf values")
+    err = float(np.max(np.abs(out.astype(np.float64) - want)) / max(float(np.max(np.abs(want))), 1e-12))
+    if not err <= FORWARD_TOL:
+        fail(f"the output of {call} with the test weights differs from the expected output: largest difference "
+             f"{err:.1e} of the output's scale, expected below {FORWARD_TOL:.0e}; {FORWARD_HINTS[builder]}")
+
+
+@pytest.mark.parametrize("case", case_params("discriminator_forward"))
+def test_discriminator_forward(student, case):
+    _check_forward(student, "discriminator", case)
+
+
+@pytest.mark.parametrize("case", case_params("generator_forward"))
+def test_generator_forward(student, case):
+    _check_forward(student, "generator", case)
+
+
+@pytest.mark.parametrize("case", case_params("build_dc_classifier_forward"))
+def test_dc_classifier_forward(student, case):
+    _check_forward(student, "build_dc_classifier", case)
+
+
+@pytest.mark.parametrize("case", case_params("build_dc_generator_forward"))
+def test_dc_generator_forward(student, case):
+    _check_forward(student, "build_dc_generator", case)
+
+
+# ------------------------------------------------------------------ losses
+def _bce(s, y):
+    s = np.asarray(s, dtype=np.float64)
+    return float(np.mean(np.maximum(s, 0) - s * y + np.log1p(np.exp(-np.abs(s)))))
+
+
+def _loss_value(student, fn, arrays, case):
+    label = f"{fn}(...)"
+    value = _helper(student, "call_with_tensors", fn, *arrays, label=label)
+    got = _tensor(fn, value, "a scalar torch tensor (a Python number cannot be backpropagated)")
+    if got.size != 1:
+        fail(f"{fn} returned a tensor of shape {tuple(got.shape)}; a scalar loss (shape () or (1,)) was expected: "
+             "average over the batch")
+    v = float(got.reshape(-1)[0])
+    if not np.isfinite(v):
+        fail(f"{fn} returned {v}" + ("; compute it with the numerically stable bce_loss provided "
+                                     "(log(sigmoid(s)) overflows for large logits)" if fn in BCE_LOSSES else ""))
+    return v
+
+
+def _check_losses(student, case, pairs, hints):
+    problems = []
+    for fn, arrays, want in pairs:
+        try:
+            got = _loss_value(student, fn, arrays, case)
+        except CheckFailure as exc:
+            problems.append(str(exc))
+            continue
+        err = rel_error(got, want)
+        if not err <= LOSS_TOL:
+            msg = f"{fn}: relative error {err:.1e}, expected below {LOSS_TOL:.0e}"
+            if not case.hidden:
+                msg += f" (got {got:.6g}, expected {want:.6g})"
+            hint = hints(fn, got, want, arrays)
+            problems.append(msg + (f"; {hint}" if hint else ""))
+    if problems:
+        fail("; ".join(problems))
+
+
+def _gan_hints(fn, got, want, arrays):
+    n = np.asarray(arrays[0]).size
+    if n > 1 and rel_error(got, want * n) < 1e-3:
+        return "the loss is summed over the batch; average it instead (bce_loss already averages)"
+    if fn == "discriminator_loss":
+        lr, lf = arrays
+        if rel_error(got, _bce(lr, 0.0) + _bce(lf, 1.0)) < 1e-3:
+            return "the labels are swapped: real images are labelled 1, generated ones 0"
+        if rel_error(got, want / 2) < 1e-3:
+            return "add the real and the fake terms, do not average them"
+    if fn == "generator_loss" and rel_error(got, _bce(arrays[0], 0.0)) < 1e-3:
+        return "the generator wants its images labelled real (1)"
+    return "use bce_loss with labels of ones for real images and zeros for generated ones"
+
+
+def _ls_hints(fn, got, want, arrays):
+    n = np.asarray(arrays[0]).size
+    if n > 1 and rel_error(got, want * n) < 1e-3:
+        return "the loss is summed over the batch; average it instead (torch.mean)"
+    if rel_error(got, 2 * want) < 1e-3:
+        return "each term carries a factor 1/2"
+    return "use the scores directly: 0.5 * mean((D(x) - 1)^2) + 0.5 * mean(D(G(z))^2), and 0.5 * mean((D(G(z)) - 1)^2)"
+
+
+@pytest.mark.parametrize("case", case_params("gan_losses"))
+def test_gan_losses(student, case):
+    _need(student, "discriminator_loss", "generator_loss")
+    lr, lf = case.inputs["logits_real"], case.inputs["logits_fake"]
+    _check_losses(student, case, [("discriminator_loss", (lr, lf), case.expected["d_loss"]),
+                                  ("generator_loss", (lf,), case.expected["g_loss"])],
+                  (lambda *a: "") if case.hidden else _gan_hints)
+
+
+@pytest.mark.parametrize("case", case_params("ls_losses"))
+def test_ls_losses(student, case):
+    _need(student, "ls_discriminator_loss", "ls_generator_loss")
+    sr, sf = case.inputs["scores_real"], case.inputs["scores_fake"]
+    _check_losses(student, case, [("ls_discriminator_loss", (sr, sf), case.expected["d_loss"]),
+                                  ("ls_generator_loss", (sf,), case.expected["g_loss"])],
+                  (lambda *a: "") if case.hidden else _ls_hints)
+
+
+# ------------------------------------------------------------------ optimizer
+@pytest.mark.parametrize("case", case_params("get_optimizer"))
+def test_get_optimizer(student, case):
+    _need(student, "get_optimizer")
+    info = _helper(student, "optimizer_info", label="get_optimizer(model)")
+    if not isinstance(info, dict) or info.get("none"):
+        fail("get_optimizer returned None: not implemented yet (return optim.Adam(model.parameters(), ...))")
+    if not info.get("is_adam"):
+        fail(f"get_optimizer returned a {info.get('type')}; a torch.optim.Adam was expected")
+    groups = info.get("groups")
+    if not isinstance(groups, list) or not groups:
+        fail("the optimizer has no parameter groups")
+    if not info.get("covers_all"):
+        fail(f"the optimizer updates {info.get('n_optimized')} parameter tensors of a model that has "
+             f"{info.get('n_model_params')}: pass all of model.parameters()")
+    want = case.expected
+    problems = []
+    for i, g in enumerate(groups):
+        where = "" if len(groups) == 1 else f" (parameter group {i})"
+        lr, betas = g.get("lr"), g.get("betas")
+        if not isinstance(lr, float) or not rel_error(lr, want["lr"]) <= HYPER_TOL:
+            problems.append(f"the learning rate is {lr}{where}, expected {want['lr']:g}")
+        if not (isinstance(betas, list) and len(betas) == 2
+                and rel_error(np.asarray(betas, dtype=float), [want["beta1"], want["beta2"]]) <= HYPER_TOL):
+            problems.append(f"betas are {tuple(betas) if isinstance(betas, list) else betas}{where}, "
+                            f"expected ({want['beta1']:g}, {want['beta2']:g})")
+        wd = g.get("weight_decay")
+        if isinstance(wd, float) and wd != 0.0:
+            problems.append(f"weight_decay is {wd:g}{where}; the course's optimizer has none")
+    if problems:
+        fail("get_optimizer: " + "; ".join(problems))
+
+
+# ------------------------------------------------------------------ training run
+def test_gan_training(student):
+    _need(student, "discriminator", "generator", "discriminator_loss", "generator_loss", "get_optimizer")
+    cfg = cases_gan.training_config()
+    res = _helper(student, "train_gan", cfg, label="training your GAN (discriminator, generator, "
+                  "discriminator_loss, generator_loss, get_optimizer)")
+    if not isinstance(res, dict):
+        fail("the training run returned nothing")
+    if isinstance(res.get("error"), str):
+        fail(f"the training run could not start: {res['error'][:500]}")
+    device = res.get("device") if res.get("device") in ("cpu", "cuda") else "?"
+    ran = f"(ran on the {'GPU' if device == 'cuda' else 'CPU'}: {cfg['g_steps']} generator steps, "\
+          f"{cfg['d_steps']} discriminator steps each, batches of {cfg['batch_size']})"
+    try:
+        d_loss = as_array("discriminator losses", res.get("d_loss")).astype(np.float64).ravel()
+        g_loss = as_array("generator losses", res.get("g_loss")).astype(np.float64).ravel()
+        d_params = [as_array("a discriminator parameter", a) for a in res.get("d_params") or []]
+        g_params = [as_array("a generator parameter", a) for a in res.get("g_params") or []]
+    except CheckFailure as exc:
+        fail(f"the training run returned malformed results ({exc}) {ran}")
+    for name, hist in (("discriminator_loss", d_loss), ("generator_loss", g_loss)):
+        if hist.size == 0:
+            fail(f"the training run recorded no {name} values {ran}")
+        if not np.all(np.isfinite(hist)):
+            step = int(np.argmax(~np.isfinite(hist)))
+            fail(f"{name} became NaN/inf at training step {step} {ran}")
+    for name, arrays in (("discriminator", d_params), ("generator", g_params)):
+        if any(a.dtype.kind != "f" or not np.all(np.isfinite(a)) for a in arrays):
+            fail(f"after training, the {name}'s parameters contain NaN/inf values {ran}")
+    try:
+        sep = cases_gan.separation(d_params, g_params)
+    except ValueError as exc:
+        fail(f"the trained parameters do not fit the course's architecture ({exc}) {ran}")
+    if not sep.get("finite"):
+        fail(f"after training, the discriminator's scores are NaN/inf {ran}")
+    auc, gap = sep["auc"], sep["prob_gap"]
+    if auc < cases_gan.TRAINING_MIN_AUC or gap < cases_gan.TRAINING_MIN_PROB_GAP:
+        why = ("it rates generated images as more real than real ones: check the labels in discriminator_loss "
+               "(real 1, fake 0) and its sign" if gap < 0 else
+               "it did not learn: check that discriminator_loss depends on both sets of logits and that "
+               "get_optimizer optimizes all of model.parameters()")
+        fail(f"after training, the discriminator does not tell held-out real images from generated ones: it ranks "
+             f"{auc:.0%} of real/fake pairs correctly (at least {cases_gan.TRAINING_MIN_AUC:.0%} expected) and its "
+             f"mean probability is {gap:+.2f} higher on real images (at least "
+             f"{cases_gan.TRAINING_MIN_PROB_GAP:+.2f} expected; measured by the grader from the trained "
+             f"parameters); {why} {ran}")

@@ -1,0 +1,298 @@
+"""Grader code for Q5 (GANs) that runs *inside* the worker, beside the student's.
+
+Imported by the zygote before it drops privileges (grader.worker.TORCH_HELPERS);
+reads no grader file at call time.  Everything it returns is untrusted (student
+code ran in this process): the checks in grader/checks/test_q5_gan.py compare
+it with fixtures or recompute the verdict in the grader's own process.
+
+The student's module is ``deeplearning.gan_pytorch`` (a ``gan_pytorch.py``
+file, or one assembled from a 2019 notebook by grader.notebook).  Two course
+signatures are accepted and told apart with ``inspect`` here, in the worker:
+
+- 2019 notebook: ``discriminator()``, ``generator(noise_dim=NOISE_DIM)``,
+  ``build_dc_classifier()`` (``Unflatten(batch_size, 1, 28, 28)`` with the
+  notebook's global ``batch_size = 128``), ``build_dc_generator(noise_dim)``,
+  ``sample_noise(batch_size, dim)``;
+- 2020 files: ``discriminator(seed=None)``, ``generator(noise_dim, seed=None)``,
+  ``build_dc_classifier(batch_size)``, ``sample_noise(batch_size, dim, seed=None)``.
+
+A few functions here are pure numpy/torch code that the grader also uses on
+its own side (``init_arrays``, ``stroke_images``): they never touch the
+student's module.
+"""
+from __future__ import annotations
+
+import importlib
+import time
+
+import numpy as np
+import torch
+
+# Imported here, while the zygote can still read the grader's files (never at call time).
+from grader.torch_models import load_params_by_order, seeded_params
+from grader.worker_helpers import signature_info
+
+MODULE = "deeplearning.gan_pytorch"
+# The notebooks' global batch size: 2019 solutions hard-wire it into
+# Unflatten(batch_size, ...), so every forward pass of a DC model uses it.
+NOTEBOOK_BATCH_SIZE = 128
+NOTEBOOK_NOISE_DIM = 96
+
+
+# ------------------------------------------------------------------ shared, pure
+def init_arrays(shapes, seed, offsets=None, scales=None) -> list:
+    """Deterministic float32 weights for parameters of ``shapes`` (in order).
+
+    ``grader.torch_models.seeded_params`` draws (He-scaled weights, 0.05-std
+    vectors), then ``offsets[i]`` is added to and ``scales[i]`` multiplies array
+    i (e.g. BatchNorm weights get +1 so every channel keeps its sign and scale;
+    a scale of 0 zeroes a layer)."""
+    arrays = seeded_params([tuple(int(d) for d in s) for s in shapes], int(seed))
+    out = []
+    for i, a in enumerate(arrays):
+        if scales is not None and float(scales[i]) != 1.0:
+            a = a * np.float32(scales[i])
+        if offsets is not None and float(offsets[i]) != 0.0:
+            a = a + np.float32(offsets[i])
+        out.append(np.ascontiguousarray(a, dtype=np.float32))
+    return out
+
+
+def stroke_images(seed: int, n: int, size: int = 28) -> np.ndarray:
+    """MNIST-like synthetic digits: 1-3 soft pen strokes (white on black) per image.
+
+    Deterministic in (seed, n, size); float32 in [0, 1], shape (n, size, size)."""
+    rs = np.random.RandomState(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    out = np.zeros((n, size, size), np.float32)
+    margin = size / 7.0
+    for i in range(n):
+        img = np.zeros((size, size))
+        for _ in range(rs.randint(1, 4)):
+            p0 = rs.uniform(margin, size - margin, 2)
+            p1 = rs.uniform(margin, size - margin, 2)
+            d = p1 - p0
+            t = np.clip(((yy - p0[0]) * d[0] + (xx - p0[1]) * d[1]) / max(float(d @ d), 1e-9), 0.0, 1.0)
+            dist2 = (yy - p0[0] - t * d[0]) ** 2 + (xx - p0[1] - t * d[1]) ** 2
+            img = np.maximum(img, np.exp(-dist2 / (2 * 0.8 ** 2)))
+        out[i] = img
+    return out
+
+
+# ------------------------------------------------------------------ the student's module
+def _module():
+    return importlib.import_module(MODULE)
+
+
+def _signature(fn):
+    return signature_info(fn)
+
+
+def _required(info) -> list:
+    return [p for p in info["params"] if p not in info["defaults"]]
+
+
+def builder_call(name: str, noise_dim=None):
+    """How to call the student's builder ``name``: (args, kwargs, description)."""
+    fn = getattr(_module(), name)
+    info = _signature(fn)
+    params, required = info["params"], _required(info)
+    args, kwargs = [], {}
+    if name in ("generator", "build_dc_generator"):
+        if noise_dim is not None:
+            if "noise_dim" in params:
+                kwargs["noise_dim"] = int(noise_dim)
+            elif params:
+                args.append(int(noise_dim))
+    elif name == "build_dc_classifier":
+        # 2020: build_dc_classifier(batch_size); 2019: no argument (global batch_size)
+        if "batch_size" in params:
+            kwargs["batch_size"] = NOTEBOOK_BATCH_SIZE
+        elif required:
+            args.append(NOTEBOOK_BATCH_SIZE)
+    shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return args, kwargs, f"{name}({', '.join(shown)})"
+
+
+def build_model(name: str, noise_dim=None):
+    args, kwargs, desc = builder_call(name, noise_dim)
+    model = getattr(_module(), name)(*args, **kwargs)
+    if model is None:
+        raise TypeError(f"{desc} returned None: not implemented yet (it should return an nn.Module)")
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"{desc} returned a {type(model).__name__}; an nn.Module (e.g. nn.Sequential) was expected")
+    return model, desc
+
+
+def model_info(name: str, noise_dim=None) -> dict:
+    """Parameter count and shapes of the student's model (what the notebook's count test sees)."""
+    model, desc = build_model(name, noise_dim)
+    params = list(model.parameters())
+    return {"call": desc, "type": type(model).__name__,
+            "count": int(sum(int(p.numel()) for p in params)),
+            "shapes": [[int(d) for d in p.shape] for p in params],
+            "layers": [type(m).__name__ for m in model.modules()][1:60]}
+
+
+def model_forward(name: str, noise_dim, shapes, seed, offsets, x, train=True) -> dict:
+    """The student's model with fixture weights loaded by parameter order, applied to ``x``.
+
+    Runs on the CPU in float32, without gradients, in train mode by default (the
+    notebook never switches the GAN models to eval mode: BatchNorm uses the
+    batch's statistics)."""
+    model, desc = build_model(name, noise_dim)
+    got = [tuple(int(d) for d in p.shape) for p in model.parameters()]
+    want = [tuple(int(d) for d in s) for s in shapes]
+    if got != want:
+        return {"call": desc, "mismatch": True, "shapes": [list(s) for s in got]}
+    model = model.to(device="cpu", dtype=torch.float32)
+    load_params_by_order(model, init_arrays(want, seed, offsets))
+    model.train(bool(train))
+    with torch.no_grad():
+        out = model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+    return {"call": desc, "mismatch": False, "out": out}
+
+
+def call_with_tensors(name: str, *arrays):
+    """Call the student's ``name`` on float32 CPU tensors made from ``arrays`` (as the notebook's tests do)."""
+    tensors = [torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in arrays]
+    return getattr(_module(), name)(*tensors)
+
+
+def optimizer_info() -> dict:
+    """What get_optimizer builds for a small model: read from the optimizer object itself."""
+    model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    opt = _module().get_optimizer(model)
+    if opt is None:
+        return {"none": True}
+    info = {"none": False, "type": type(opt).__name__, "module": type(opt).__module__,
+            "is_adam": isinstance(opt, torch.optim.Adam) and not isinstance(opt, torch.optim.AdamW)}
+    groups = getattr(opt, "param_groups", None)
+    if not isinstance(groups, list):
+        info["groups"] = None
+        return info
+    model_ids = [id(p) for p in model.parameters()]
+    seen, out = [], []
+    for g in groups:
+        entry = {}
+        for key in ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"):
+            v = g.get(key)
+            if isinstance(v, torch.Tensor):
+                v = v.detach().cpu().tolist()
+            if isinstance(v, (tuple, list)):
+                v = [float(e) for e in v]
+            elif isinstance(v, (bool, int, float)):
+                v = v if isinstance(v, bool) else float(v)
+            else:
+                v = None if v is None else repr(v)
+            entry[key] = v
+        seen += [id(p) for p in g.get("params", [])]
+        out.append(entry)
+    info["groups"] = out
+    info["covers_all"] = sorted(seen) == sorted(model_ids)
+    info["n_model_params"] = len(model_ids)
+    info["n_optimized"] = len(seen)
+    return info
+
+
+# ------------------------------------------------------------------ training run
+def _train_once(cfg, device: str) -> dict:
+    mod = _module()
+    D, _ = build_model("discriminator")
+    G, _ = build_model("generator", cfg["noise_dim"])
+    for model, key in ((D, "d_init"), (G, "g_init")):
+        spec = cfg[key]
+        shapes = [tuple(int(d) for d in p.shape) for p in model.parameters()]
+        if [list(s) for s in shapes] != [list(s) for s in spec["shapes"]]:
+            who = "discriminator()" if key == "d_init" else "generator()"
+            if not shapes:
+                return {"error": f"{who} returns a model with no parameters (not implemented yet), so there is "
+                                 "nothing to train"}
+            return {"error": f"{who} does not have the course's parameters (count and shapes), so the training "
+                             "run cannot start from its fixed initial weights; fix the architecture first"}
+        load_params_by_order(model, init_arrays(shapes, spec["seed"], spec.get("offsets"), spec.get("scales")))
+    D = D.to(device).train()
+    G = G.to(device).train()
+    D_solver = mod.get_optimizer(D)
+    G_solver = mod.get_optimizer(G)
+    if D_solver is None or G_solver is None:
+        return {"error": "get_optimizer returned None (not implemented yet), so nothing can be trained"}
+    data = stroke_images(cfg["data_seed"], cfg["n_data"])
+    data = torch.from_numpy(2.0 * data - 1.0).reshape(-1, 1, 28, 28)  # [0, 1] -> [-1, 1], as run_a_gan
+    B, nd = cfg["batch_size"], cfg["noise_dim"]
+    rs = np.random.RandomState(cfg["seed"])
+    gen = torch.Generator().manual_seed(cfg["seed"])  # noise drawn on the CPU: the same on any device
+
+    def noise():
+        return (2.0 * torch.rand(B, nd, generator=gen) - 1.0).to(device)
+
+    def d_step():
+        x = data[torch.from_numpy(rs.randint(0, data.shape[0], B))].to(device)
+        D_solver.zero_grad()
+        with torch.no_grad():
+            fake = G(noise()).reshape(B, 1, 28, 28)
+        loss = mod.discriminator_loss(D(x), D(fake))
+        loss.backward()
+        D_solver.step()
+        return loss
+
+    def g_step():
+        G_solver.zero_grad()
+        loss = mod.generator_loss(D(G(noise()).reshape(B, 1, 28, 28)))
+        loss.backward()
+        G_solver.step()
+        return loss
+
+    d_hist, g_hist = [], []
+
+    def value(loss):
+        if not isinstance(loss, torch.Tensor):
+            raise TypeError(f"a loss function returned a {type(loss).__name__}; a torch tensor was expected")
+        return float(loss.detach().reshape(-1)[0].cpu())
+
+    t0 = time.perf_counter()
+    for _ in range(cfg["g_steps"]):
+        for _ in range(cfg["d_steps"]):
+            d_hist.append(value(d_step()))
+        g_hist.append(value(g_step()))
+    for _ in range(cfg["d_steps"]):  # end on the discriminator's turn
+        d_hist.append(value(d_step()))
+    elapsed = time.perf_counter() - t0
+    return {"device": device, "seconds": elapsed,
+            "d_loss": np.asarray(d_hist, np.float64), "g_loss": np.asarray(g_hist, np.float64),
+            "d_params": [p.detach().cpu().float().numpy() for p in D.parameters()],
+            "g_params": [p.detach().cpu().float().numpy() for p in G.parameters()]}
+
+
+def train_gan(cfg) -> dict:
+    """Train the student's discriminator() and generator() with the student's
+    discriminator_loss, generator_loss and get_optimizer on synthetic strokes.
+
+    CUDA when torch sees a GPU, else the CPU.  Should the run fail on the GPU
+    (e.g. the student's loss makes its labels with ``.type(torch.FloatTensor)``,
+    which stays on the CPU), it is repeated on the CPU, so a correct submission
+    gets the same verdict on both.  Returns the loss histories and the trained
+    parameters (plain arrays); the grader measures the result itself."""
+    use_cuda = False
+    try:
+        use_cuda = bool(cfg.get("allow_cuda", True)) and torch.cuda.is_available()
+    except Exception:
+        use_cuda = False
+    note = ""
+    if use_cuda:
+        try:
+            torch.backends.cudnn.deterministic = True
+            res = _train_once(cfg, "cuda")
+            if "error" in res:
+                return res
+            print(f"GAN training check: {cfg['g_steps']} generator steps ran on the GPU "
+                  f"({torch.cuda.get_device_name(0)}) in {res['seconds']:.1f} s")
+            return res
+        except Exception as exc:  # fall back: the CPU run decides
+            note = f" (the GPU run failed with {type(exc).__name__}: {str(exc)[:200]}; repeated on the CPU)"
+    res = _train_once(cfg, "cpu")
+    if "error" in res:
+        return res
+    res["note"] = note
+    print(f"GAN training check: {cfg['g_steps']} generator steps ran on the CPU in {res['seconds']:.1f} s{note}")
+    return res

@@ -1,0 +1,211 @@
+"""Notebook-defined code (grader/notebook.py): Q3-Q5 functions taken from a 2019 notebook.
+
+The CS231n 2019 notebooks under tests/data/cs231n_2019/ hold, one cell per
+``#### cell`` block, the course's set-up/test/training cells and a real
+student's solutions (seed 004).  ``build_notebook`` turns them into .ipynb
+files; the unit tests check the extraction rules on the parsed text (nothing
+from a notebook runs in this process), and the end-to-end test grades a
+submission whose Q3-Q5 code lives only in those notebooks.
+"""
+import ast
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader import notebook
+from grader.staging import StagedFile, StageReport
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data" / "cs231n_2019"
+NOTEBOOKS = ("GANs-PyTorch", "NetworkVisualization-PyTorch", "StyleTransfer-PyTorch")
+TEMPLATE = ROOT / "student_template"
+
+
+def cells_of(name: str) -> list[str]:
+    text = (DATA / f"{name}.cells.txt").read_text()
+    return [b.rstrip("\n") for b in re.split(r"^#### cell\n", text, flags=re.M)[1:]]
+
+
+def build_notebook(cells: list[str], dest: Path, nbformat: int = 4) -> Path:
+    """An .ipynb (nbformat 4, or 3) with a markdown cell and outputs around every code cell."""
+    out = []
+    for i, src in enumerate(cells):
+        lines = src.split("\n")
+        source = [line + "\n" for line in lines[:-1]] + [lines[-1]]
+        out.append({"cell_type": "markdown", "metadata": {}, "source": [f"## Part {i}\n", "def not_code(): pass\n"]})
+        code = {"cell_type": "code", "metadata": {},
+                "outputs": [{"name": "stdout", "output_type": "stream", "text": ["All tests passed!\n"]},
+                            {"output_type": "display_data", "metadata": {},
+                             "data": {"image/png": "iVBORw0KGgo" + "A" * 2000, "text/plain": ["<Figure>"]}}]}
+        if nbformat == 4:
+            code.update(execution_count=i + 1, source=source)
+        else:
+            code.update(prompt_number=i + 1, input=source, language="python")
+        out.append(code)
+    meta = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}}
+    nb = ({"cells": out, "metadata": meta, "nbformat": 4, "nbformat_minor": 2} if nbformat == 4 else
+          {"worksheets": [{"cells": out, "metadata": {}}], "metadata": meta, "nbformat": 3, "nbformat_minor": 0})
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(nb, indent=1))
+    return dest
+
+
+def _report(tmp: Path, present=()) -> StageReport:
+    files = {k: StagedFile(k, f"x/{k}", "file") if k in present else StagedFile(k)
+             for k in ("rnn_layers.py", "classifiers/rnn.py", "network_visualization.py", "style_transfer.py",
+                       "gan_pytorch.py")}
+    return StageReport(str(tmp / "stage"), files, [])
+
+
+def _notebook_part(source: str) -> ast.Module:
+    after = source.split("# " + "-" * 60 + " from the notebook", 1)[1]
+    return ast.parse(after.split("\n", 1)[1])
+
+
+# ------------------------------------------------------------------ reading
+def test_code_cells_reads_nbformat_4_and_3_and_blanks_magics(tmp_path):
+    cells = ["%matplotlib inline\nimport torch\n!pip install h5py\nx = 1", "%%bash\nls -la", "def f():\n    return 1"]
+    for fmt in (4, 3):
+        nb = build_notebook(cells, tmp_path / f"v{fmt}.ipynb", nbformat=fmt)
+        got = notebook.code_cells(nb)
+        assert got == ["\nimport torch\n\nx = 1", "def f():\n    return 1"], fmt  # markdown and %%bash left out
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    assert notebook.code_cells(tmp_path / "broken.ipynb") == []
+    (tmp_path / "string.ipynb").write_text(json.dumps({"cells": [{"cell_type": "code", "source": "y = 2\n"}]}))
+    assert notebook.code_cells(tmp_path / "string.ipynb") == ["y = 2"]
+
+
+# ------------------------------------------------------------------ extraction rules
+def test_extract_keeps_imports_definitions_and_constants_only():
+    template_src = (TEMPLATE / "deeplearning" / "gan_pytorch.py").read_text()
+    cells = [
+        "from __future__ import print_function\nimport torch\nimport matplotlib.pyplot as plt\n"
+        "from cs231n.gan_pytorch import *\nimport some_missing_package as smp\n",
+        "NOISE_DIM = 96\nbatch_size = 128\ndtype = torch.cuda.FloatTensor\ndevice = torch.device('cuda')\n"
+        "MEAN = np.array([0.5, 0.5], dtype=np.float32)\nshape = (batch_size, NOISE_DIM)\nx, y = 1, 2\n",
+        "answers = dict(np.load('gan-checks-tf.npz'))\nmnist = dset.MNIST('./data', download=True)\n"
+        "D = discriminator().type(dtype)\nrun_a_gan(D, G, 1, 2, 3, 4)\nfor i in range(3):\n    print(i)\n"
+        "plt.rcParams['figure.figsize'] = (10.0, 8.0)\nloss = bce_loss(torch.zeros(3), torch.ones(3))\n",
+        "def bce_loss(input, target):\n    return 0\n\nclass Flatten(nn.Module):\n    pass\n",
+        "def helper(x):\n    return 2 * x\n\n@torch.no_grad()\ndef sample_noise(batch_size, dim):\n"
+        "    return helper(torch.rand(batch_size, dim)) - 1\n",
+        "def discriminator():\n    return nn.Sequential(nn.Linear(784, 1))\nsample_noise?\n",  # does not parse whole
+    ]
+    body, info = notebook.extract(cells, "gan_pytorch.py", template_src)
+    tree = ast.parse(body)
+    kinds = {type(n).__name__ for n in tree.body}
+    assert kinds <= {"Try", "FunctionDef", "ClassDef", "Assign"}, kinds
+    assert "import torch" in body and "import some_missing_package as smp" in body
+    for gone in ("matplotlib", "cs231n.gan_pytorch", "__future__", "np.load", "dset.MNIST", "run_a_gan(",
+                 "discriminator().type", "for i in range", "rcParams", "loss = bce_loss", "return 0", "sample_noise?"):
+        assert gone not in body, gone
+    assert "dtype = torch.FloatTensor" in body and "torch.cuda" not in body
+    assert "device = torch.device('cpu')" in body
+    assert "MEAN = np.array" in body and "shape = (batch_size, NOISE_DIM)" in body
+    assert "@torch.no_grad()\ndef sample_noise" in body and "def helper(x)" in body
+    assert "def discriminator():" in body
+    assert info["functions"] == ["sample_noise", "discriminator"]
+    assert info["constants"] == ["NOISE_DIM", "batch_size", "dtype", "device", "MEAN", "shape", "x", "y"]
+    assert info["kept_from_template"] == ["Flatten", "bce_loss"]
+
+
+def test_inline_class_visualization_step_becomes_a_function():
+    template_src = (TEMPLATE / "deeplearning" / "network_visualization.py").read_text()
+    body, info = notebook.extract(cells_of("NetworkVisualization-PyTorch"), "network_visualization.py", template_src)
+    tree = ast.parse(body)
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "update_class_visulization")
+    assert [a.arg for a in fn.args.args] == ["model", "target_y", "l2_reg", "learning_rate", "img"]
+    text = ast.unparse(fn)
+    assert "grad = img.grad.data - 2 * l2_reg * img" in text and "img.data += learning_rate * grad" in text
+    assert "jitter" not in text and "blur_image" not in text  # only the marked block
+    assert not any(isinstance(n, ast.FunctionDef) and n.name == "create_class_visualization" for n in tree.body)
+    assert info["step_from_inline"]
+    # the notebook's own copies of provided helpers are not used (the template's are)
+    assert {"jitter", "blur_image", "preprocess", "deprocess", "create_class_visualization"} <= set(
+        info["kept_from_template"])
+
+
+# ------------------------------------------------------------------ staging
+def test_fill_finds_notebooks_by_content_and_only_for_missing_files(tmp_path):
+    sub = tmp_path / "sub"
+    build_notebook(cells_of("GANs-PyTorch"), sub / "work" / "my homework (final).ipynb")
+    build_notebook(cells_of("StyleTransfer-PyTorch"), sub / "part2.ipynb")
+    build_notebook(cells_of("NetworkVisualization-PyTorch"), sub / "GANs-PyTorch.ipynb")  # misleading name
+    build_notebook(["import numpy as np\ndef rnn_step_forward(x):\n    return x"], sub / "RNN_Captioning.ipynb")
+    report = _report(tmp_path, present=("style_transfer.py",))
+    pkg = tmp_path / "stage" / "deeplearning"
+    notebook.fill_from_notebooks(report, sub, sorted(sub.rglob("*.ipynb")), pkg)
+    gan, nv, st = (report.files[k] for k in ("gan_pytorch.py", "network_visualization.py", "style_transfer.py"))
+    assert (gan.origin, gan.source) == ("notebook", "work/my homework (final).ipynb")
+    assert (nv.origin, nv.source) == ("notebook", "GANs-PyTorch.ipynb")
+    assert st.origin == "file" and not (pkg / "style_transfer.py").exists()  # a .py file always wins
+    assert report.files["rnn_layers.py"].origin == "missing"
+    assert gan.note.startswith("functions taken from the notebook's code cells: sample_noise, discriminator")
+    assert "batch_size" in gan.note and "dtype" in gan.note and "bce_loss" in gan.note
+    src = (pkg / "gan_pytorch.py").read_text()
+    compile(src, "gan_pytorch.py", "exec")
+    assert src.startswith("# deeplearning/gan_pytorch.py assembled by the autograder")
+    part = _notebook_part(src)
+    calls = [n for n in part.body if isinstance(n, ast.Expr)]
+    assert not calls  # nothing is run: no run_a_gan(...), show_images(...), test_...()
+    names = {n.name for n in part.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    assert set(notebook.NOTEBOOK_FUNCTIONS["gan_pytorch.py"]) <= names
+    assert not names & {"bce_loss", "Flatten", "Unflatten", "run_a_gan", "ChunkSampler"}
+    assigned = {t.id for n in part.body if isinstance(n, ast.Assign) for t in n.targets}
+    assert {"NOISE_DIM", "batch_size", "dtype"} <= assigned
+    assert not assigned & {"answers", "mnist_train", "loader_train", "D", "G", "imgs", "D_solver", "fake_images"}
+
+
+def test_notebook_without_the_functions_leaves_the_file_missing(tmp_path):
+    sub = tmp_path / "sub"
+    build_notebook(["import torch\nx = torch.zeros(3)\n"], sub / "scratch.ipynb")
+    report = _report(tmp_path)
+    notebook.fill_from_notebooks(report, sub, [sub / "scratch.ipynb"], tmp_path / "stage" / "deeplearning")
+    assert all(f.origin == "missing" for f in report.files.values())
+
+
+# ------------------------------------------------------------------ end to end
+@pytest.fixture(scope="session")
+def nb_fixtures(tmp_path_factory):
+    out = tmp_path_factory.mktemp("nbfx") / "fixtures"
+    proc = subprocess.run([sys.executable, "-m", "grader", "fixtures", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
+
+
+def test_submission_with_code_only_in_2019_notebooks_gets_full_marks(tmp_path, nb_fixtures):
+    """collectSubmission-style zip: the three 2019 notebooks, no network_visualization.py /
+    style_transfer.py / gan_pytorch.py.  Seed 004's solutions are correct, so Q3-Q5 score full marks."""
+    folder = tmp_path / "assignment3"
+    for name in NOTEBOOKS:
+        build_notebook(cells_of(name), folder / f"{name}.ipynb")
+    (folder / "cs231n").mkdir()
+    (folder / "cs231n" / "__init__.py").write_text("")
+    upload = tmp_path / "assignment3.zip"
+    with zipfile.ZipFile(upload, "w") as zf:
+        for p in sorted(folder.rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(tmp_path).as_posix())
+    results = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "grader", "grade", str(upload), "--rubric", "cs231n_a3",
+                           "--questions", "Q3,Q4,Q5", "--fixtures", str(nb_fixtures), "--results", str(results),
+                           "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(results.read_text())
+    for t in res["tests"]:
+        print(f"{t['name']}: {t['score']}/{t['max_score']}")
+    lost = {t["name"]: t["output"] for t in res["tests"] if t["score"] < t["max_score"]}
+    assert not lost, lost
+    q5 = [t for t in res["tests"] if t["name"].startswith("Q5.")]
+    assert len(q5) == 13 and sum(t["score"] for t in q5) == 20
+    out = res["output"]
+    assert "gan_pytorch.py: taken from your notebook assignment3/GANs-PyTorch.ipynb" in out
+    for staged in ("network_visualization.py", "style_transfer.py"):
+        if any(t["name"].startswith("Q3." if staged.startswith("network") else "Q4.") for t in res["tests"]):
+            assert f"{staged}: taken from your notebook" in out
