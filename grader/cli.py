@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--diff", default=None, metavar="PREVIOUS", help="an earlier scores.csv to compare with")
     bt.add_argument("--resume", action="store_true", help="skip submissions already graded by this grader version and rubric")
     bt.add_argument("--rubric", default="cs182_hw2")
+    bt.add_argument("--timeout", type=float, default=None,
+                    help="seconds per submission (default: the rubric's time budget + 120)")
+    bt.add_argument("--fixtures", default=None, help=argparse.SUPPRESS)
 
     m = sub.add_parser("mutants", help="check that every catalogued student bug is caught")
     m.add_argument("--rubric", default="cs231n_a3")

@@ -96,7 +96,11 @@ def _walk_sources(root: Path) -> list[Path]:
             if fn.startswith(".") or fn.endswith("-checkpoint.py") or fn.endswith("-checkpoint.ipynb"):
                 continue
             p = Path(dirpath) / fn
-            if p.suffix in (".py", ".ipynb") and not p.is_symlink():
+            try:  # regular files only: a named pipe called rnn_layers.py would block the read forever
+                regular = stat.S_ISREG(os.lstat(p).st_mode)
+            except OSError:
+                regular = False
+            if p.suffix in (".py", ".ipynb") and regular:
                 found.append(p)
     return found
 
