@@ -9,9 +9,9 @@ requirements and the rubrics.
 assignment folder, ``python precheck.py`` (or ``python -m grader check``) runs
 the visible checks with Gradescope's table and feedback.  It holds no hidden
 fixture, no fixture manifest (it lists the hidden cases' seeds), no mutant
-catalogue (reference fragments), no fixture generators, and the grader's own
-captioning forward pass (``grader/oracle.py``) is replaced by a version that
-recomputes the loss with the student's own code (see ``PRECHECK_ORACLE``).
+catalogue (reference fragments), no fixture generators, and none of the
+grader's own recomputations (``grader/trusted_*.py``: they are solution code);
+the checks import those optionally and fall back to the student's own code.
 
 Both zips are built from git-tracked files only (``git ls-files``), never from
 ``reference/`` or ``tests/``, and are byte-for-byte reproducible: sorted
@@ -76,69 +76,6 @@ NEVER = ["reference/*", "tests/*", "*.pyc", "*.pyo", "*/__pycache__/*", "__pycac
 # CaptioningRNN.loss instead, in a fresh sandboxed worker.  That is enough for a
 # local check (the other Q1/Q2 checks test that loss), and Gradescope keeps the
 # independent recomputation.
-PRECHECK_ORACLE = '''"""Pre-check copy of grader/oracle.py.
-
-On Gradescope the overfit checks recompute the trained model's loss with the
-grader's own forward pass.  That code is not shipped to students (it would show
-the forward-pass solution); here the loss is recomputed from the trained
-parameters with *your* CaptioningRNN.loss, in a fresh sandboxed worker.
-"""
-from __future__ import annotations
-
-import json
-from pathlib import Path
-
-import numpy as np
-
-
-def captioning_loss(params: dict, features, captions, cell_type: str, null: int = 0) -> float:
-    from grader import plugin
-    from grader.sandbox import Sandbox, WorkerError
-    from grader.staging import StageReport
-
-    cfg = plugin._CONFIG[0]._ag_cfg
-    stage = Path(StageReport.from_json(Path(cfg["stage_report"]).read_text()).stage_dir)
-    vocab = json.loads((stage / "datasets" / "coco_synth" / "coco2014_vocab.json").read_text())
-    params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
-    input_dim, hidden_dim = params["W_proj"].shape
-    wordvec_dim = params["W_embed"].shape[1]
-    try:
-        # user=None: closing a sandbox that switched users kills every process of that user, the
-        # run's own worker included; and nothing here is secret from the student running it
-        with Sandbox(stage, user=None, default_timeout=60.0) as sb:
-            model = sb.call("grader.worker_helpers", "make_captioning_model", vocab["word_to_idx"],
-                            int(input_dim), int(wordvec_dim), int(hidden_dim), cell_type, "float64", params,
-                            label="CaptioningRNN(...)").ref
-            res = sb.call(None, None, np.asarray(features, dtype=np.float64), np.asarray(captions),
-                          ref=model.attr("loss"), pick=[(0,)], label="CaptioningRNN.loss")
-    except WorkerError as exc:
-        raise ValueError(f"your CaptioningRNN.loss failed on the trained parameters: {exc}") from None
-    return float(np.asarray(res.value[0], dtype=np.float64))
-'''
-PRECHECK_REPLACE = {"grader/oracle.py": PRECHECK_ORACLE}
-
-# Exact find/replace edits of shipped grader files for the pre-check copy, all-or-nothing per file (a
-# file whose text no longer matches is shipped as is, and the leak guard below then decides).
-# grader/torch_helpers.py: style_loss runs with a trusted Gram matrix (so a gram_matrix bug costs only
-# the gram_matrix checks); that function is the gram_matrix solution, so in the pre-check style_loss
-# runs with the student's own gram_matrix instead.
-PRECHECK_PATCHES = {
-    "grader/torch_helpers.py": [
-        ("""def _trusted_gram(features, normalize=True):
-    n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w)
-    gram = torch.bmm(flat, flat.transpose(1, 2))
-    return gram / float(h * w * c) if normalize else gram
-""", """# Pre-check bundle: the grader's own Gram matrix is not shipped to students; style_loss runs with
-# the student's own gram_matrix.
-_trusted_gram = None
-"""),
-        ("""    mod.gram_matrix = _trusted_gram
-""", """    mod.gram_matrix = saved if _trusted_gram is None else _trusted_gram
-"""),
-    ],
-}
-
 PRECHECK_README = """Autograder pre-check (visible tests only)
 =========================================
 
@@ -272,16 +209,6 @@ def collect(kind: str, root: Path = ROOT, rubric: str | None = None) -> dict[str
         exe = path in EXECUTABLES or tracked[path] == "100755"
         files[path] = (src.read_bytes(), exe)
     if kind == "precheck":
-        for path, text in PRECHECK_REPLACE.items():
-            if path in files:
-                files[path] = (text.encode(), False)
-        for path, edits in PRECHECK_PATCHES.items():
-            if path in files:
-                text = files[path][0].decode()
-                if all(text.count(find) == 1 for find, _ in edits):
-                    for find, repl in edits:
-                        text = text.replace(find, repl)
-                    files[path] = (text.encode(), files[path][1])
         for path, text in PRECHECK_EXTRA.items():
             files[path] = (text.encode(), False)
         for name, missing in unshippable_checks(files, tracked):
@@ -295,7 +222,7 @@ def collect(kind: str, root: Path = ROOT, rubric: str | None = None) -> dict[str
             raise BundleError("refusing to build the pre-check bundle (it would leak grading material or not "
                               "run):\n  "
                               + "\n  ".join(problems) + "\n(leave such code out of the files students get: "
-                              "see PRECHECK_EXCLUDE / PRECHECK_REPLACE / PRECHECK_PATCHES in grader/bundle.py)")
+                              "see PRECHECK_EXCLUDE in grader/bundle.py)")
     if kind == "gradescope" and rubric:
         from grader import rubric as rubric_mod
         try:

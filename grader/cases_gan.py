@@ -21,39 +21,7 @@ import numpy as np
 
 from grader.fixtures import Case
 
-# The notebook's parameter-count tests (true_count=...).
-NOTEBOOK_COUNTS = {
-    "discriminator": (None, 267009),
-    "generator": (4, 1858320),
-    "build_dc_classifier": (None, 1102721),
-    "build_dc_generator": (4, 6580801),
-}
-NOISE_DIM = 96
-BATCH = 128
-
-# The GAN training check (grader/checks/test_q5_gan.py::test_gan_training).
-# Vanilla discriminator() and generator(), the student's discriminator_loss,
-# generator_loss and get_optimizer; 20 rounds of (2 discriminator steps, 1
-# generator step) and 2 final discriminator steps on batches of 64 synthetic
-# 28x28 stroke images (gan_helpers.stroke_images, 256 of them, from data_seed).
-# Both models start from fixed seeded weights; the discriminator's last layer
-# starts at zero, so an untrained discriminator scores every image 0 and cannot
-# pass by chance.  The grader rebuilds the course architectures from the
-# returned parameters and measures, on 256 held-out strokes and 256 fresh
-# generator samples: AUC (fraction of real/fake pairs ranked correctly) and the
-# gap between the mean probability D gives real and fake images.
-TRAINING = {
-    "seed": 0, "data_seed": 1000, "n_data": 256, "batch_size": 64, "g_steps": 20, "d_steps": 2,
-    "noise_dim": NOISE_DIM, "d_init_seed": 10, "g_init_seed": 20,
-    "eval_seed": 12345, "eval_n": 256,
-}
-# Thresholds.  The reference, on this configuration and on 9 other seeds
-# (tests/test_q5_checks.py::test_training_margin_over_seeds), reaches AUC 1.000
-# and a probability gap >= 0.98 (logit gap >= 13); a discriminator that does not
-# learn scores 0.5 / 0.0, swapped labels -1.0.  0.5 leaves ~0.48 of margin for
-# GPU arithmetic and other correct ways of writing the losses.
-TRAINING_MIN_AUC = 0.9
-TRAINING_MIN_PROB_GAP = 0.5
+from grader.gan_config import BATCH, NOISE_DIM, NOTEBOOK_COUNTS, stroke_images
 
 
 # ------------------------------------------------------------------ course architectures (grader side)
@@ -104,58 +72,9 @@ def param_layout(model) -> tuple[list, list]:
     return shapes, offsets
 
 
-def training_inits() -> dict:
-    """Initial-weight specs of the training run (sent to the worker)."""
-    d_shapes, _ = param_layout(reference_model("discriminator"))
-    g_shapes, _ = param_layout(reference_model("generator", TRAINING["noise_dim"]))
-    d_scales = [1.0] * len(d_shapes)
-    d_scales[-2:] = [0.0, 0.0]  # last Linear starts at zero: an untrained D outputs 0 everywhere
-    return {"d_init": {"shapes": d_shapes, "seed": TRAINING["d_init_seed"], "scales": d_scales},
-            "g_init": {"shapes": g_shapes, "seed": TRAINING["g_init_seed"]}}
-
-
-def training_config() -> dict:
-    cfg = {k: TRAINING[k] for k in ("seed", "data_seed", "n_data", "batch_size", "g_steps", "d_steps", "noise_dim")}
-    cfg.update(training_inits())
-    return cfg
-
-
-def evaluation_data() -> tuple[np.ndarray, np.ndarray]:
-    """Held-out real images in [-1, 1] (N, 1, 28, 28) and generator noise (N, noise_dim) for the verdict."""
-    from grader.gan_helpers import stroke_images
-    n, seed = TRAINING["eval_n"], TRAINING["eval_seed"]
-    real = (2.0 * stroke_images(seed, n) - 1.0).reshape(n, 1, 28, 28).astype(np.float32)
-    z = np.random.RandomState(seed).uniform(-1.0, 1.0, (n, TRAINING["noise_dim"])).astype(np.float32)
-    return real, z
-
-
-def separation(d_params, g_params) -> dict:
-    """Rebuild the course's D and G from trained parameters (CPU, float32) and measure how well D
-    tells held-out real images from G's samples.  Raises ValueError on a shape mismatch."""
-    import torch
-
-    from grader.torch_models import load_params_by_order
-    D = reference_model("discriminator")
-    G = reference_model("generator", TRAINING["noise_dim"])
-    load_params_by_order(D, d_params)
-    load_params_by_order(G, g_params)
-    real, z = evaluation_data()
-    with torch.no_grad():
-        fake = G(torch.from_numpy(z)).reshape(-1, 1, 28, 28)
-        r = D(torch.from_numpy(real)).double().numpy().ravel()
-        f = D(fake).double().numpy().ravel()
-    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(f))):
-        return {"finite": False}
-    auc = float(np.mean(r[:, None] > f[None, :]) + 0.5 * np.mean(r[:, None] == f[None, :]))
-    sig = lambda s: 0.5 * (1.0 + np.tanh(0.5 * s))  # noqa: E731  (overflow-free sigmoid)
-    return {"finite": True, "auc": auc, "prob_gap": float(sig(r).mean() - sig(f).mean()),
-            "logit_gap": float(r.mean() - f.mean())}
-
-
 # ------------------------------------------------------------------ fixture cases
 def _images(seed: int, n: int) -> np.ndarray:
     """Half synthetic strokes, half uniform noise, in [-1, 1]: like a real and a fake batch."""
-    from grader.gan_helpers import stroke_images
     k = n // 2
     strokes = 2.0 * stroke_images(seed, k) - 1.0
     noise = np.random.RandomState(seed).uniform(-1.0, 1.0, (n - k, 28, 28))
@@ -172,6 +91,28 @@ def _forward(model, arrays, x, train=True) -> np.ndarray:
         return model(torch.from_numpy(x)).numpy().astype(np.float32)
 
 
+def _check_oracle(init_arrays) -> None:
+    """The grader's numpy D and G (grader/trusted_gan.py) must match the course architectures."""
+    import torch
+
+    from grader import gan_config, trusted_gan
+    from grader.torch_models import load_params_by_order
+    for name, sizes, fwd in (("discriminator", gan_config.D_SIZES, trusted_gan.discriminator),
+                             ("generator", gan_config.g_sizes(NOISE_DIM), trusted_gan.generator)):
+        model = reference_model(name, NOISE_DIM)
+        shapes = param_layout(model)[0]
+        if shapes != gan_config.linear_shapes(sizes):
+            raise AssertionError(f"grader.gan_config's {name} shapes differ from the course architecture")
+        params = init_arrays(shapes, 7)
+        load_params_by_order(model, params)
+        x = np.random.RandomState(8).uniform(-1, 1, (16, sizes[0])).astype(np.float32)
+        with torch.no_grad():
+            want = model(torch.from_numpy(x)).double().numpy().reshape(16, -1)
+        got = fwd(params, x).reshape(16, -1)
+        if not np.allclose(got, want, rtol=1e-4, atol=1e-5):  # float32 torch vs float64 numpy
+            raise AssertionError(f"grader.trusted_gan.{fwd.__name__} differs from the course's {name}")
+
+
 def build(ref) -> list[Case]:
     import torch
     gan = importlib.import_module(ref.__name__ + ".gan_pytorch")
@@ -184,6 +125,7 @@ def build(ref) -> list[Case]:
         vis = "hidden" if name.startswith("hidden") else "visible"
         out.append(Case(fn, name, vis, inputs, expected, params or {}, seed, desc))
 
+    _check_oracle(init_arrays)
     try:
         # ------------------------------------------------------ sample_noise
         add("sample_noise", "notebook", {}, {}, 231, {"batch_size": 3, "dim": 4},

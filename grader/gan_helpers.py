@@ -30,6 +30,7 @@ import torch
 
 # Imported here, while the zygote can still read the grader's files (never at call time).
 from grader.torch_models import load_params_by_order, seeded_params
+from grader.gan_config import stroke_images  # noqa: F401  (re-exported for the worker)
 from grader.worker_helpers import signature_info
 
 MODULE = "deeplearning.gan_pytorch"
@@ -55,27 +56,6 @@ def init_arrays(shapes, seed, offsets=None, scales=None) -> list:
         if offsets is not None and float(offsets[i]) != 0.0:
             a = a + np.float32(offsets[i])
         out.append(np.ascontiguousarray(a, dtype=np.float32))
-    return out
-
-
-def stroke_images(seed: int, n: int, size: int = 28) -> np.ndarray:
-    """MNIST-like synthetic digits: 1-3 soft pen strokes (white on black) per image.
-
-    Deterministic in (seed, n, size); float32 in [0, 1], shape (n, size, size)."""
-    rs = np.random.RandomState(seed)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
-    out = np.zeros((n, size, size), np.float32)
-    margin = size / 7.0
-    for i in range(n):
-        img = np.zeros((size, size))
-        for _ in range(rs.randint(1, 4)):
-            p0 = rs.uniform(margin, size - margin, 2)
-            p1 = rs.uniform(margin, size - margin, 2)
-            d = p1 - p0
-            t = np.clip(((yy - p0[0]) * d[0] + (xx - p0[1]) * d[1]) / max(float(d @ d), 1e-9), 0.0, 1.0)
-            dist2 = (yy - p0[0] - t * d[0]) ** 2 + (xx - p0[1] - t * d[1]) ** 2
-            img = np.maximum(img, np.exp(-dist2 / (2 * 0.8 ** 2)))
-        out[i] = img
     return out
 
 
@@ -296,3 +276,20 @@ def train_gan(cfg) -> dict:
     res["note"] = note
     print(f"GAN training check: {cfg['g_steps']} generator steps ran on the CPU in {res['seconds']:.1f} s{note}")
     return res
+
+
+def separation_logits(d_params, g_params) -> dict:
+    """The student's own discriminator()/generator() with trained parameters, on the evaluation data.
+
+    Used only where the grader's own oracle is absent (the student pre-check):
+    logits of D on held-out real images and on G's samples."""
+    from grader.gan_config import evaluation_data
+    D, _ = build_model("discriminator")
+    G, _ = build_model("generator", NOTEBOOK_NOISE_DIM)
+    load_params_by_order(D, [np.asarray(a, dtype=np.float32) for a in d_params])
+    load_params_by_order(G, [np.asarray(a, dtype=np.float32) for a in g_params])
+    real, z = evaluation_data()
+    with torch.no_grad():
+        fake = G(torch.from_numpy(z)).reshape(-1, 1, 28, 28)
+        return {"real": D(torch.from_numpy(real)).double().numpy().ravel(),
+                "fake": D(fake).double().numpy().ravel()}

@@ -7,7 +7,7 @@ is inconsistent, and by how much).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

@@ -63,6 +63,7 @@ def pytest_configure(config):
     if config.getoption("ag_run"):
         config._ag_cfg = _run_cfg(config)
         config._ag_rubric = rubric_mod.load(config._ag_cfg["rubric"]).select(config._ag_cfg.get("questions"))
+        config._ag_torch_questions = {q.id: q.needs_torch for q in config._ag_rubric.questions}
         config._ag_outcomes = {}
         from grader import fixtures as fx
         fx.set_dir(config._ag_cfg["fixtures"])
@@ -111,6 +112,8 @@ def _per_check(request, student):
     if _last_module[0] is not None and _last_module[0] != module:
         student.sandbox.reset()  # each question starts in a fresh worker
     _last_module[0] = module
+    if entry is not None:
+        student.sandbox.use_torch(request.config._ag_torch_questions.get(entry.question, False))
     student.sandbox.begin_capture()
     yield
     out = student.sandbox.end_capture()

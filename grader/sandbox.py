@@ -78,8 +78,10 @@ class Sandbox:
     default_timeout: float = 30.0
 
     def __post_init__(self):
-        self._zygote = None
-        self._ctl = None
+        # Two zygotes: numpy-only questions fork from a light one at once, while the one that
+        # imports torch (seconds) starts in the background; ``use_torch`` picks between them.
+        self._zygotes: dict[bool, _Zygote] = {}
+        self.torch_mode = False
         self._child = None  # (socket, pid)
         self._imports: dict[str, object] = {}
         self._timed_out: dict[str, float] = {}
@@ -94,55 +96,36 @@ class Sandbox:
             pw = pwd.getpwnam(self.user)
             self._uid = pw.pw_uid
             os.chown(self._workdir, pw.pw_uid, pw.pw_gid)
-        self._log = tempfile.TemporaryFile()
+        if self.torch:
+            self._zygote(True)  # start importing torch now, in the background
 
     # ------------------------------------------------------------ processes
-    def _start_zygote(self):
-        ours, theirs = socket.socketpair()
-        cfg = {"stage": str(self.stage), "workdir": str(self._workdir), "torch": self.torch,
-               "user": self.user, "limits": self.limits, "threads": self.threads}
-        env = {k: v for k, v in os.environ.items()
-               if k in ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")}
-        env["PYTHONPATH"] = str(ROOT)
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        env.setdefault("OMP_NUM_THREADS", str(self.threads))
-        self._zygote = subprocess.Popen(
-            [sys.executable, "-m", "grader.worker", "--control-fd", str(theirs.fileno()),
-             "--config", json.dumps(cfg)],
-            pass_fds=[theirs.fileno()], cwd=str(self._workdir), env=env,
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
-        theirs.close()
-        ours.settimeout(ZYGOTE_START_TIMEOUT)
-        try:
-            ready = ours.recv(1)
-        except OSError:
-            ready = b""
-        if ready != b"R":
-            self._zygote.kill()
-            self._log.seek(0)
-            raise InternalError("the worker process failed to start:\n" + self._log.read()[-3000:].decode(errors="replace"))
-        ours.settimeout(None)
-        self._ctl = ours
+    def _zygote(self, with_torch: bool) -> "_Zygote":
+        z = self._zygotes.get(with_torch)
+        if z is None or z.proc.poll() is not None:
+            cfg = {"stage": str(self.stage), "workdir": str(self._workdir), "torch": with_torch,
+                   "user": self.user, "limits": self.limits, "threads": self.threads}
+            z = self._zygotes[with_torch] = _Zygote(cfg, self.threads, self._workdir)
+        return z
+
+    def use_torch(self, flag: bool) -> None:
+        """Run the next calls in a child of the torch zygote (PyTorch questions) or the light one."""
+        flag = bool(flag and self.torch)
+        if flag != self.torch_mode:
+            self.kill_child()
+            self._imports.clear()  # modules are imported again in the new child
+            self.torch_mode = flag
 
     def _spawn(self):
-        if self._zygote is None or self._zygote.poll() is not None:
-            self._start_zygote()
-        a, b = socket.socketpair()
+        z = self._zygote(self.torch_mode)
         try:
-            socket.send_fds(self._ctl, [b"S"], [b.fileno()])
-            self._ctl.settimeout(30)
-            pid = int.from_bytes(_recv_exact(self._ctl, 4), "little")
-            self._ctl.settimeout(None)
+            sock, pid = z.spawn()
         except OSError:
             # the zygote died (a student's process may have killed it): start over once
-            self._zygote.kill()
-            self._zygote = None
-            b.close()
-            a.close()
-            self._start_zygote()
-            return self._spawn()
-        b.close()
-        self._child = (a, pid)
+            z.kill()
+            self._zygotes.pop(self.torch_mode, None)
+            sock, pid = self._zygote(self.torch_mode).spawn()
+        self._child = (sock, pid)
         self._pids.append(pid)
         self.spawned += 1
 
@@ -163,10 +146,9 @@ class Sandbox:
 
     def close(self):
         self.kill_child()
-        if self._zygote is not None:
-            self._zygote.kill()
-            self._zygote.wait()
-            self._zygote = None
+        for z in self._zygotes.values():
+            z.kill()
+        self._zygotes.clear()
         for pid in self._pids:  # a child may have left processes in its group
             try:
                 os.killpg(pid, signal.SIGKILL)
@@ -278,6 +260,61 @@ class Sandbox:
 
     def set(self, ref: Ref, value, timeout=None):
         self.request("set", {"ref": ref, "value": value}, timeout, label="setting a value")
+
+
+class _Zygote:
+    """One ``python -m grader.worker`` process; started at once, waited for at its first spawn."""
+
+    def __init__(self, cfg: dict, threads: int, workdir: Path):
+        self._log = tempfile.TemporaryFile()
+        ours, theirs = socket.socketpair()
+        env = {k: v for k, v in os.environ.items()
+               if k in ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")}
+        env["PYTHONPATH"] = str(ROOT)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.setdefault("OMP_NUM_THREADS", str(threads))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "grader.worker", "--control-fd", str(theirs.fileno()), "--config", json.dumps(cfg)],
+            pass_fds=[theirs.fileno()], cwd=str(workdir), env=env,
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
+        theirs.close()
+        self.ctl = ours
+        self.ready = False
+
+    def _wait_ready(self):
+        self.ctl.settimeout(ZYGOTE_START_TIMEOUT)
+        try:
+            ready = self.ctl.recv(1)
+        except OSError:
+            ready = b""
+        if ready != b"R":
+            self.proc.kill()
+            self._log.seek(0)
+            raise InternalError("the worker process failed to start:\n"
+                                + self._log.read()[-3000:].decode(errors="replace"))
+        self.ctl.settimeout(None)
+        self.ready = True
+
+    def spawn(self) -> tuple[socket.socket, int]:
+        if not self.ready:
+            self._wait_ready()
+        a, b = socket.socketpair()
+        try:
+            socket.send_fds(self.ctl, [b"S"], [b.fileno()])
+            self.ctl.settimeout(30)
+            pid = int.from_bytes(_recv_exact(self.ctl, 4), "little")
+            self.ctl.settimeout(None)
+        except OSError:
+            a.close()
+            raise
+        finally:
+            b.close()
+        return a, pid
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.ctl.close()
 
 
 class _TimedReader:

@@ -153,20 +153,6 @@ def test_catalogue_has_the_required_mutants():
     assert len(Q5_MUTANTS) >= 5
 
 
-def test_each_mutant_loses_exactly_its_caught_by_tests(q5_fixtures, tmp_path):
-    subs = {m.name: mutants.apply(m, tmp_path / m.name) for m in Q5_MUTANTS}
-    results = _grade_many(subs, q5_fixtures)
-    problems = []
-    for m in Q5_MUTANTS:
-        lost = _lost(results[m.name])
-        print(f"{m.name}: lost {sorted(lost)}")
-        if set(lost) != set(m.caught_by):
-            problems.append(f"{m.name}: lost {sorted(lost)}, catalogue says {sorted(m.caught_by)}")
-        for name, t in lost.items():
-            assert "internal grader error" not in t["output"], (m.name, t["output"])
-    assert not problems, "\n".join(problems)
-
-
 def test_2019_and_2020_course_variants_get_full_marks(q5_fixtures, tmp_path):
     subs = {"2019": _patched(tmp_path / "s2019", STYLE_2019), "2020": _patched(tmp_path / "s2020", STYLE_2020)}
     results = _grade_many(subs, q5_fixtures)
@@ -252,20 +238,20 @@ def test_training_margin_over_seeds():
     """The reference trains far past the thresholds on the check's configuration and on other seeds."""
     import torch
 
-    from grader import cases_gan, gan_helpers
+    from grader import gan_config, gan_helpers, trusted_gan
 
     torch.set_num_threads(1)
     gaps = []
     for seed in range(3):
-        cfg = cases_gan.training_config()
+        cfg = gan_config.training_config()
         cfg.update(seed=seed, data_seed=1000 + seed)
         cfg["d_init"]["seed"] = 10 + seed
         cfg["g_init"]["seed"] = 20 + seed
         res = gan_helpers._train_once(cfg, "cpu")
-        sep = cases_gan.separation(res["d_params"], res["g_params"])
+        sep = trusted_gan.separation(res["d_params"], res["g_params"])
         print(f"seed {seed}: {res['seconds']:.2f} s, AUC {sep['auc']:.3f}, probability gap {sep['prob_gap']:.3f}, "
               f"logit gap {sep['logit_gap']:.1f}")
         assert np.all(np.isfinite(res["d_loss"])) and np.all(np.isfinite(res["g_loss"]))
-        assert sep["auc"] >= cases_gan.TRAINING_MIN_AUC + 0.05
+        assert sep["auc"] >= gan_config.TRAINING_MIN_AUC + 0.05
         gaps.append(sep["prob_gap"])
-    assert min(gaps) >= cases_gan.TRAINING_MIN_PROB_GAP + 0.4
+    assert min(gaps) >= gan_config.TRAINING_MIN_PROB_GAP + 0.4

@@ -2,7 +2,7 @@
 
 Student code runs in the worker through grader.gan_helpers (which adapts to the
 2019 notebook's and the 2020 files' signatures); every verdict is computed
-here, against the fixtures (grader/cases_gan.py) or, for the training run, by
+here, against the fixtures (grader/gan_config.py) or, for the training run, by
 rebuilding the course's models from the trained parameters in this process.
 
 Forward checks load fixture weights into the student's model *by parameter
@@ -35,7 +35,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader import cases_gan
+from grader import gan_config
+
+try:  # the grader's own verdict; the student pre-check ships without it and asks the worker instead
+    from grader import trusted_gan
+except ImportError:
+    trusted_gan = None
 from grader.checklib import case_params
 from grader.compare import CheckFailure, as_array, fail, rel_error
 from grader.sandbox import WorkerError
@@ -348,7 +353,7 @@ def test_get_optimizer(student, case):
 # ------------------------------------------------------------------ training run
 def test_gan_training(student):
     _need(student, "discriminator", "generator", "discriminator_loss", "generator_loss", "get_optimizer")
-    cfg = cases_gan.training_config()
+    cfg = gan_config.training_config()
     res = _helper(student, "train_gan", cfg, label="training your GAN (discriminator, generator, "
                   "discriminator_loss, generator_loss, get_optimizer)")
     if not isinstance(res, dict):
@@ -375,19 +380,24 @@ def test_gan_training(student):
         if any(a.dtype.kind != "f" or not np.all(np.isfinite(a)) for a in arrays):
             fail(f"after training, the {name}'s parameters contain NaN/inf values {ran}")
     try:
-        sep = cases_gan.separation(d_params, g_params)
+        if trusted_gan is not None:
+            sep = trusted_gan.separation(d_params, g_params)
+        else:
+            logits = _helper(student, "separation_logits", d_params, g_params, label="evaluating your trained GAN")
+            sep = gan_config.separation_scores(as_array("real logits", logits["real"]),
+                                              as_array("fake logits", logits["fake"]))
     except ValueError as exc:
         fail(f"the trained parameters do not fit the course's architecture ({exc}) {ran}")
     if not sep.get("finite"):
         fail(f"after training, the discriminator's scores are NaN/inf {ran}")
     auc, gap = sep["auc"], sep["prob_gap"]
-    if auc < cases_gan.TRAINING_MIN_AUC or gap < cases_gan.TRAINING_MIN_PROB_GAP:
+    if auc < gan_config.TRAINING_MIN_AUC or gap < gan_config.TRAINING_MIN_PROB_GAP:
         why = ("it rates generated images as more real than real ones: check the labels in discriminator_loss "
                "(real 1, fake 0) and its sign" if gap < 0 else
                "it did not learn: check that discriminator_loss depends on both sets of logits and that "
                "get_optimizer optimizes all of model.parameters()")
         fail(f"after training, the discriminator does not tell held-out real images from generated ones: it ranks "
-             f"{auc:.0%} of real/fake pairs correctly (at least {cases_gan.TRAINING_MIN_AUC:.0%} expected) and its "
+             f"{auc:.0%} of real/fake pairs correctly (at least {gan_config.TRAINING_MIN_AUC:.0%} expected) and its "
              f"mean probability is {gap:+.2f} higher on real images (at least "
-             f"{cases_gan.TRAINING_MIN_PROB_GAP:+.2f} expected; measured by the grader from the trained "
+             f"{gan_config.TRAINING_MIN_PROB_GAP:+.2f} expected; measured by the grader from the trained "
              f"parameters); {why} {ran}")

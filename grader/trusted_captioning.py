@@ -2,6 +2,8 @@
 
 Used to recompute a trained model's loss from its parameters, so an overfit
 check does not rest on a loss value reported by the student's code.
+Gradescope-only: it is the forward-pass solution, so the student pre-check
+leaves it out (grader/captioning_checks.py then asks the student's own loss).
 """
 from __future__ import annotations
 

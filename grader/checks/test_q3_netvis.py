@@ -1,0 +1,247 @@
+"""Q3: network visualization (PyTorch) on the seeded SqueezeNet at 64x64.
+
+Student code runs only in the worker (grader/torch_helpers.py builds the
+tensors and the model there).  Saliency maps and class-visualization steps are
+compared with the fixtures; fooling images are judged by the grader itself: it
+re-classifies the returned image with its own copy of the model (a numpy
+float64 SqueezeNet, grader/cases_torch.py: the grader process never imports
+torch) and measures how far it moved from X.
+
+This module also holds the grader-side helpers shared with test_q4_style.py.
+grader/cases_torch.py (fixture builder and the grader's own recomputations) is
+left out of the student pre-check bundle; there, the fooling image is
+re-classified by the worker's model and the style-transfer run is judged on
+the loop's own losses.
+"""
+import numpy as np
+import pytest
+
+from grader.checklib import case_params
+from grader.compare import fail
+from grader.protocol import Opaque
+from grader.sandbox import WorkerError
+from grader.student import describe_worker_error
+
+try:  # the grader's own recomputations (not in the pre-check bundle)
+    from grader import cases_torch as oracle
+except ImportError:
+    oracle = None
+
+FILE = "network_visualization.py"
+HELPERS = "grader.torch_helpers"
+
+# Saliency maps against the fixtures (float32, CPU).  Error measure:
+# max |got - expected| / max |expected| (norm_error below).  Measured on these
+# cases: per-image loop vs batch 6e-7, 1 vs 2 threads 5e-7, float32 vs
+# float64 3-5e-7 (the fixture builder asserts < 1e-5 for every case), one-hot
+# backward vs gather 0; the bugs we know are far above: gradient of the
+# cross-entropy loss instead of the raw score 4.6e-2, no abs 0.85, mean over
+# channels 0.52, sum over channels 0.97, train mode (dropout) 0.84-0.99.  The
+# course's style-transfer notebook asks for errors below 1e-3; the same bound
+# here leaves >1000x over float32 noise and 46x under the closest bug.
+SALIENCY_TOL = 1e-3
+# One class-visualization step, compared as the *step* (img after - img before)
+# against the reference's step, same measure.  Measured: float32 vs float64
+# 5e-7; bugs: L2 term with the wrong sign 0.29-1.9, no L2 term 0.14-0.64,
+# l2_reg * img instead of 2 * l2_reg * img 0.07-0.32, descent instead of
+# ascent 2.0.  Same 1e-3 as above (>70x under the closest bug).
+CLASS_VIS_TOL = 1e-3
+# Fooling images: a tie within float32 noise counts as classified as the target.
+# The student's loop stops on the worker's float32 forward pass and the grader
+# re-classifies in float64: scores vary on a unit scale and differ by ~1e-6
+# between the two; the fixture cases are chosen so that the reference wins by
+# >= 1e-3 (cases_torch.FOOLING_MIN_MARGIN).
+FOOLING_TIE = 1e-4
+
+
+# ---------------------------------------------------------------- grader-side helpers (also used by Q4)
+def call_helper(student, staged_as: str, fn: str, *args, label: str):
+    """Run grader.torch_helpers.<fn>(student module, *args) in the worker; errors become feedback."""
+    mod = student.require(staged_as)
+    try:
+        return student.sandbox.call(HELPERS, fn, mod, *args, label=label, timeout=student.timeout).value
+    except WorkerError as exc:
+        fail(describe_worker_error(exc, label))
+
+
+def tensor_result(what: str, value) -> tuple:
+    """(array, tensor metadata) of a returned torch Tensor, or a failure saying what came back instead."""
+    if value is None:
+        fail(f"{what} returned None: not implemented yet")
+    if isinstance(value, dict) and "__tensor__" in value:
+        arr = np.asarray(value["__tensor__"])
+        if arr.dtype.kind not in "biuf":
+            fail(f"{what} returned a Tensor of dtype {value.get('dtype')}; a real-valued Tensor was expected")
+        return arr, value
+    if isinstance(value, np.ndarray):
+        fail(f"{what} returned a numpy array; return a torch Tensor (keep the computation in torch)")
+    if isinstance(value, (bool, int, float, np.number)):
+        fail(f"{what} returned a Python number; return a torch Tensor (a number cannot be backpropagated: "
+             "do not call .item() or float())")
+    kind = value.type_name if isinstance(value, Opaque) else type(value).__name__
+    fail(f"{what} returned a {kind}; a torch Tensor was expected")
+
+
+def norm_error(got, expected) -> float:
+    """max |got - expected| / max |expected|: float32 rounding scales with the largest magnitudes
+    involved, so this stays meaningful for entries near zero (where the elementwise relative
+    error of the course's rel_error is dominated by rounding)."""
+    e = np.asarray(expected, dtype=np.float64)
+    g = np.asarray(got, dtype=np.float64)
+    if not e.size:
+        return 0.0
+    return float(np.max(np.abs(g - e)) / max(float(np.max(np.abs(e))), 1e-30))
+
+
+def check_values(name: str, got, expected, tol: float, *, hidden: bool, hint: str = "",
+                 scalar: bool = False) -> float:
+    """Shape, finiteness and norm_error(got, expected) <= tol, with student-facing feedback
+    (no values for hidden cases)."""
+    expected = np.asarray(expected, dtype=np.float64)
+    got = np.asarray(got)
+    tail = f"; {hint}" if hint else ""
+    if scalar:
+        if got.size != 1:
+            fail(f"{name} should be a scalar, got a Tensor of shape {tuple(got.shape)}{tail}")
+        got, expected = got.reshape(()), expected.reshape(())
+    elif got.shape != expected.shape:
+        fail(f"{name} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}{tail}")
+    if not np.all(np.isfinite(got)):
+        fail(f"{name} contains NaN/inf values{tail}")
+    err = norm_error(got, expected)
+    if not err <= tol:
+        where = ""
+        if not hidden:
+            if scalar:
+                where = f" (got {float(got):.6g}, expected {float(expected):.6g})"
+            elif np.allclose(got, 0):
+                where = " (all your values are zero)"
+            else:
+                idx = np.unravel_index(int(np.argmax(np.abs(got - expected))), got.shape)
+                where = (f" (largest difference at index {tuple(int(i) for i in idx)}: got {float(got[idx]):.6g}, "
+                         f"expected {float(expected[idx]):.6g})")
+        fail(f"{name}: relative error {err:.1e} (largest difference over largest expected magnitude), "
+             f"expected below {tol:.0e}{where}{tail}")
+    return err
+
+
+# ---------------------------------------------------------------- saliency
+@pytest.mark.parametrize("case", case_params("compute_saliency_maps"))
+def test_saliency(student, case):
+    name = student.resolve(FILE, "compute_saliency_maps")
+    X, y = case.inputs["X"], case.inputs["y"]
+    value = call_helper(student, FILE, "saliency", name, X, y, case.params["model_seed"],
+                        label="compute_saliency_maps(X, y, model)")
+    got, _ = tensor_result("compute_saliency_maps", value)
+    want = case.expected["saliency"]
+    N, _, H, W = X.shape
+    if got.shape != want.shape:
+        hint = ""
+        if got.shape == X.shape:
+            hint = ": take the maximum of the absolute gradient over the channel dimension (dim=1)"
+        elif got.size == want.size:
+            hint = ": remove the singleton dimension (e.g. after max(dim=1, keepdim=True))"
+        fail(f"the saliency has shape {tuple(got.shape)}, expected (N, H, W) = {(N, H, W)}{hint}")
+    if np.all(np.isfinite(got)) and np.any(got < 0):
+        fail("the saliency has negative values: take the absolute value of the gradient before the maximum "
+             "over the three channels")
+    g64 = got.astype(np.float64)
+    hint = ("the saliency of a pixel is max over the 3 channels of |d s_y / d X|, where s_y is the raw "
+            "(unnormalized) score of the image's class y[i], not a loss or a probability; keep the model in "
+            "eval mode")
+    if np.allclose(g64, 0):
+        hint = "all values are zero: did the gradient reach X (X.requires_grad_() before the forward pass)?"
+    check_values("saliency", g64, want, SALIENCY_TOL, hidden=case.hidden, hint=hint)
+
+
+# ---------------------------------------------------------------- fooling images
+@pytest.mark.parametrize("case", case_params("make_fooling_image"))
+def test_fooling(student, case):
+    name = student.resolve(FILE, "make_fooling_image")
+    X = case.inputs["X"]
+    target = int(case.inputs["target_y"])
+    seed = case.params["model_seed"]
+    v = call_helper(student, FILE, "fooling", name, X, target, seed,
+                    label="make_fooling_image(X, target_y, model)")
+    if not isinstance(v, dict) or "input_changed" not in v:
+        fail("make_fooling_image could not be run (the worker returned no result)")
+    if v.get("input_changed"):
+        fail("make_fooling_image modified its input X: work on a copy (X_fooling = X.clone()) and leave X "
+             "unchanged, as the docstring asks")
+    got, meta = tensor_result("make_fooling_image", v.get("result"))
+    if tuple(got.shape) != tuple(X.shape):
+        fail(f"the fooling image has shape {tuple(got.shape)}, expected the shape of X, {tuple(X.shape)}")
+    if meta.get("dtype") != "torch.float32":
+        fail(f"the fooling image has dtype {meta.get('dtype')}, expected X's dtype torch.float32")
+    if not np.all(np.isfinite(got)):
+        fail("the fooling image contains NaN/inf values")
+    if np.array_equal(got, X):
+        fail("make_fooling_image returned X unchanged: not implemented yet (take normalized gradient-ascent "
+             "steps on the target score until the model predicts target_y)")
+    if oracle is not None:
+        scores = oracle.grader_scores(got, seed)
+    else:  # pre-check bundle: the worker's copy of the model
+        scores, _ = tensor_result("the model", call_helper(student, FILE, "classify", got, seed,
+                                                           label="re-classifying the fooling image"))
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    pred = int(np.argmax(scores))
+    if pred != target and not scores[target] >= scores[pred] - FOOLING_TIE:
+        what = "is not classified as the target class" if case.hidden else \
+            f"is classified as class {pred}, not as the target class {target}"
+        fail(f"the returned image {what} (re-classified by the grader with the same model): keep taking "
+             "gradient-ascent steps on the target class's raw score until the prediction is target_y "
+             "(at most 100)")
+    rel = float(np.linalg.norm((got.astype(np.float64) - X).ravel()) / np.linalg.norm(X.astype(np.float64).ravel()))
+    bound = float(case.params["max_rel_change"])
+    if not rel <= bound:
+        fail(f"the fooling image is too far from X: ||X_fooling - X|| / ||X|| = {rel:.3f}, expected at most "
+             f"{bound:g}: start from a copy of X, normalize each step (learning_rate * g / ||g||_2, "
+             "learning_rate = 1) and stop as soon as the model predicts target_y")
+
+
+# ---------------------------------------------------------------- class visualization
+@pytest.mark.parametrize("case", case_params("update_class_visulization"))
+def test_class_visualization_step(student, case):
+    name = student.resolve(FILE, "update_class_visulization", "class_visualization_update_step")
+    order = "cs182" if name == "update_class_visulization" else "cs231n"
+    img = case.inputs["img"]
+    target, l2, lr = int(case.inputs["target_y"]), float(case.inputs["l2_reg"]), float(case.inputs["learning_rate"])
+    label = ("update_class_visulization(model, target_y, l2_reg, learning_rate, img)" if order == "cs182"
+             else "class_visualization_update_step(img, model, target_y, l2_reg, learning_rate)")
+    v = call_helper(student, FILE, "class_vis_step", name, order, img, target, l2, lr,
+                    case.params["model_seed"], label=label)
+    if not isinstance(v, dict) or "img" not in v:
+        fail(f"{name} could not be run (the worker returned no result)")
+    want_step = case.expected["img"].astype(np.float64) - img
+    if not v.get("changed"):
+        returned = v.get("returned")
+        if isinstance(returned, dict) and "__tensor__" in returned:
+            r = np.asarray(returned["__tensor__"], dtype=np.float64)
+            right = r.shape == img.shape and norm_error(r - img, want_step) <= CLASS_VIS_TOL
+            fail(f"{name} left img unchanged and returned a new image instead"
+                 + (" (the returned image would be right)" if right else "")
+                 + ": the step must update img in place (e.g. img.data += learning_rate * grad), "
+                   "as create_class_visualization relies on")
+        fail(f"{name} did not change img: not implemented yet (one gradient-ascent step on img, in place)")
+    after, _ = tensor_result(name, v["img"])
+    step = after.astype(np.float64) - img
+    hint = ""
+    # name the classic sign / factor mistakes (the gradient g of the raw score follows from the expected step)
+    extra = 2 * lr * l2 * img
+    variants = [(-want_step, "the step goes the wrong way: this is gradient ASCENT on s_y(img) - l2_reg * "
+                             "||img||^2 (img += learning_rate * gradient)")]
+    if l2 != 0:
+        variants += [(want_step + 2 * extra, "check the sign of the L2 term: the gradient of - l2_reg * ||img||^2 "
+                                             "is - 2 * l2_reg * img"),
+                     (want_step + extra, "the L2 regularization term is missing (its gradient is "
+                                         "- 2 * l2_reg * img)"),
+                     (want_step + 0.5 * extra, "the gradient of l2_reg * ||img||^2 is 2 * l2_reg * img")]
+    for variant, words in variants:
+        if step.shape == want_step.shape and norm_error(step, variant) <= CLASS_VIS_TOL:
+            hint = words
+            break
+    if not hint:
+        hint = ("the step is learning_rate * (d s_y / d img - 2 * l2_reg * img), with s_y the raw score of "
+                "class target_y")
+    check_values("the step (img after - img before)", step, want_step, CLASS_VIS_TOL, hidden=case.hidden,
+                 hint=hint)

@@ -1,0 +1,173 @@
+"""Q4: style transfer (PyTorch): the four losses against the fixtures, and a
+short run of the provided style-transfer loop with the student's losses.
+
+Feature maps are the seeded SqueezeNet's (``features`` children, as
+extract_features returns them) on synthetic 64x64 images, stored in the
+fixtures.  The loop runs in the worker (grader/torch_helpers.py); whether it
+worked is decided here, by re-scoring the image it returns with the grader's
+own float64 implementation of the losses (cases_torch.style_total_loss).
+"""
+import numpy as np
+import pytest
+
+from grader.checklib import case_params
+from grader.checks.test_q3_netvis import call_helper, check_values, norm_error, tensor_result
+from grader.compare import fail
+
+try:  # the grader's own recomputations (not in the pre-check bundle)
+    from grader import cases_torch as oracle
+except ImportError:
+    oracle = None
+
+FILE = "style_transfer.py"
+
+# Tolerances (float32 on the CPU, as the course).  Error measure:
+# max |got - expected| / max |expected| (cases_torch.norm_error); for a scalar
+# loss that is |got - expected| / |expected|.  The notebook asks for errors
+# below 0.001 for content_loss, gram_matrix and style_loss and below 0.0001
+# for tv_loss (its rel_error); we keep those bounds.  Measured on every case:
+# correct implementations in other styles (Gram via torch.zeros + a Python
+# loop + torch.mm, einsum or matmul; sums via torch.sum, .sum(), .pow(2),
+# ** 2, mse_loss(reduction='sum'); a style loss accumulated in a Python
+# float) give bit-identical results; float32 against float64 differs by at
+# most 2.4e-7 (Gram), 3.6e-8 (content, style) and 9e-8 (TV), so the bounds
+# are >= 1000x above rounding.  The catalogued bugs (grader/mutants/q4.yaml)
+# are >= 0.45 on at least one case of each test they are caught by (TV with
+# absolute values 0.45, TV in one direction 0.49, one style layer only 0.68,
+# content loss as a mean 1.0, missing weights or normalization >= 1.0).
+CONTENT_TOL = 1e-3
+GRAM_TOL = 1e-3
+STYLE_TOL = 1e-3
+TV_TOL = 1e-4
+
+# Every style_loss case is checked under two sets of style weights (the keys of its
+# params["style_weights"], written by grader/cases_torch.py): the course's, under
+# which the first layer dominates on the seeded 64x64 features, and weights that
+# balance the layers, so that dropping or mis-pairing any layer shows.
+STYLE_WEIGHTINGS = ("course_weights", "balanced_weights")
+
+GRAD_HINT = ("the result is not connected to the autograd graph of its input (requires_grad is False): "
+             "compute it with torch operations on the given tensors, without numpy, .item(), .data, "
+             ".detach() or torch.tensor(...) in between, or style transfer cannot backpropagate through it")
+
+
+def _loss_value(what, value, *, needs_grad=True):
+    got, meta = tensor_result(what, value)
+    if got.size != 1:
+        fail(f"{what} should return a scalar Tensor, got shape {tuple(got.shape)}")
+    if needs_grad and not meta.get("requires_grad"):
+        fail(f"{what}: {GRAD_HINT}")
+    return got.astype(np.float64).reshape(())
+
+
+# ---------------------------------------------------------------- content loss
+@pytest.mark.parametrize("case", case_params("content_loss"))
+def test_content_loss(student, case):
+    name = student.resolve(FILE, "content_loss")
+    i = case.inputs
+    v = call_helper(student, FILE, "content_loss", name, i["content_weight"], i["content_current"],
+                    i["content_original"], label="content_loss(content_weight, content_current, content_original)")
+    got = _loss_value("content_loss", v)
+    check_values("content loss", got, case.expected["loss"], CONTENT_TOL, hidden=case.hidden, scalar=True,
+                 hint="content_weight times the SUM (not the mean) over channels and positions of the squared "
+                      "differences")
+
+
+# ---------------------------------------------------------------- Gram matrix
+@pytest.mark.parametrize("case", case_params("gram_matrix"))
+def test_gram_matrix(student, case):
+    name = student.resolve(FILE, "gram_matrix")
+    feats = case.inputs["features"]
+    normalize = case.params.get("normalize")
+    call = "gram_matrix(features)" if normalize is None else f"gram_matrix(features, normalize={normalize})"
+    v = call_helper(student, FILE, "gram_matrix", name, feats, normalize, label=call)
+    got, meta = tensor_result("gram_matrix", v)
+    N, C, H, W = feats.shape
+    want = case.expected["gram"]
+    if got.shape != want.shape:
+        hint = " (one C x C matrix per image of the batch)" if got.size != want.size or got.ndim != 3 else ""
+        fail(f"gram_matrix{'' if normalize is None else f'(normalize={normalize})'} returned shape "
+             f"{tuple(got.shape)} for features of shape {(N, C, H, W)}, expected {(N, C, C)}{hint}")
+    if not meta.get("requires_grad"):
+        fail(f"gram_matrix: {GRAD_HINT}")
+    g = got.astype(np.float64)
+    hint = "G[n] = F F^T with F the C x (H*W) view of image n's features"
+    if np.all(np.isfinite(g)) and norm_error(g, want) > GRAM_TOL:
+        scale = float(H * W * C)
+        if normalize is not False and norm_error(g, want * scale) <= GRAM_TOL:
+            hint = "with normalize=True (the default), divide by H * W * C"
+        elif normalize is False and norm_error(g, want / scale) <= GRAM_TOL:
+            hint = "with normalize=False, do not divide"
+        elif normalize is not False and any(norm_error(g, want * scale / d) <= GRAM_TOL
+                                            for d in (H * W, C, H, W)):
+            hint = "normalize by the number of neurons of one image, H * W * C"
+    check_values(f"gram_matrix{'' if normalize is None else f'(normalize={normalize})'}", g, want, GRAM_TOL,
+                 hidden=case.hidden, hint=hint)
+
+
+# ---------------------------------------------------------------- style loss
+@pytest.mark.parametrize("case,weighting", case_params("style_loss", *STYLE_WEIGHTINGS))
+def test_style_loss(student, case, weighting):
+    name = student.resolve(FILE, "style_loss")
+    p = case.params
+    layers = list(p["style_layers"])
+    feats = {str(l): case.inputs[f"feat_{l}"] for l in layers}
+    targets = [case.inputs[f"target_{i}"] for i in range(len(layers))]
+    v = call_helper(student, FILE, "style_loss", name, feats, layers, targets, list(p["style_weights"][weighting]),
+                    p["num_layers"], label="style_loss(feats, style_layers, style_targets, style_weights)")
+    got = _loss_value("style_loss", v)
+    check_values("style loss", got, case.expected[f"loss_{weighting}"], STYLE_TOL, hidden=case.hidden,
+                 scalar=True, hint="sum over i of style_weights[i] * sum((gram_matrix(feats[style_layers[i]]) - "
+                                   "style_targets[i])^2); every layer of style_layers counts, each with its own "
+                                   "target and weight")
+
+
+# ---------------------------------------------------------------- total variation
+@pytest.mark.parametrize("case", case_params("tv_loss"))
+def test_tv_loss(student, case):
+    name = student.resolve(FILE, "tv_loss")
+    v = call_helper(student, FILE, "tv_loss", name, case.inputs["img"], case.inputs["tv_weight"],
+                    label="tv_loss(img, tv_weight)")
+    got = _loss_value("tv_loss", v)
+    check_values("TV loss", got, case.expected["loss"], TV_TOL, hidden=case.hidden, scalar=True,
+                 hint="tv_weight times the sum of squared differences of vertically AND horizontally "
+                      "adjacent pixels, over all channels")
+
+
+# ---------------------------------------------------------------- style transfer run
+@pytest.mark.parametrize("case", case_params("style_transfer_run"))
+def test_style_transfer_run(student, case):
+    names = {k: student.resolve(FILE, k) for k in ("content_loss", "gram_matrix", "style_loss", "tv_loss")}
+    p = dict(case.params)
+    content, style = case.inputs["content_img"], case.inputs["style_img"]
+    loop = {k: p[k] for k in ("content_layer", "content_weight", "style_layers", "style_weights", "tv_weight",
+                              "num_iterations")}
+    v = call_helper(student, FILE, "style_transfer_run", names, content, style, p["model_seed"], loop,
+                    label=f"style transfer ({p['num_iterations']} iterations of the provided loop with your "
+                          "losses)")
+    if not isinstance(v, dict):
+        fail("the style transfer run returned no result")
+    if v.get("problem"):
+        fail(f"style transfer could not run: {v['problem']}")
+    img, _ = tensor_result("the style transfer loop", v.get("img"))
+    if img.shape != content.shape:
+        fail(f"the style transfer loop produced an image of shape {tuple(img.shape)}, expected {content.shape}")
+    if not np.all(np.isfinite(img)):
+        fail("the image became NaN/inf during style transfer: one of the losses or its gradient is not finite")
+    limit = float(p["max_loss_ratio"])
+    if oracle is not None:  # the grader's own float64 losses of the image the loop returned
+        start = oracle.style_total_loss(content, content, style, loop, p["model_seed"])["total"]
+        end = oracle.style_total_loss(img, content, style, loop, p["model_seed"])["total"]
+        how = "recomputed by the grader with correct losses"
+    else:  # pre-check bundle: the loop's own losses (Gradescope recomputes them itself)
+        losses = np.asarray(v.get("losses"), dtype=np.float64).reshape(-1)
+        if losses.size < 2 or not np.all(np.isfinite(losses)) or not losses[0] > 0:
+            fail("the style transfer loop did not record a finite, positive loss at every iteration")
+        start, end = float(losses[0]), float(losses[-1])
+        how = "measured with your own losses"
+    ratio = end / start
+    if not ratio <= limit:
+        fail(f"after {p['num_iterations']} iterations the style-transfer loss ({how}) went from {start:.4g} to "
+             f"{end:.4g} (x{ratio:.3f}); a correct implementation gets below x{limit:g} (the reference: "
+             f"x{p['reference_loss_ratio']:g}). Check that each loss has the right weight and sign and that the "
+             "style loss weights each layer")
