@@ -70,12 +70,6 @@ PRECHECK_REQUIRED = ["precheck.py", "grader/__main__.py", "grader/cli.py", "grad
                      "student_template/deeplearning/__init__.py"]
 NEVER = ["reference/*", "tests/*", "*.pyc", "*.pyo", "*/__pycache__/*", "__pycache__/*", "dist/*", ".venv/*"]
 
-# grader/oracle.py computes the captioning model's loss with the grader's own
-# numpy forward pass (an RNN and an LSTM written out): students must not get it.
-# In the pre-check the trained model's loss is recomputed with the student's own
-# CaptioningRNN.loss instead, in a fresh sandboxed worker.  That is enough for a
-# local check (the other Q1/Q2 checks test that loss), and Gradescope keeps the
-# independent recomputation.
 PRECHECK_README = """Autograder pre-check (visible tests only)
 =========================================
 

@@ -34,7 +34,7 @@ END = "# *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
 # the bundle tooling: part of the bundles whether or not the lead has committed it yet
 OWN_FILES = ["grader/bundle.py", "run_autograder", "precheck.py", "setup.sh", "grader/run.py",
              "tests/test_bundles.py", "tests/test_run_autograder.py"]
-GRADESCOPE_ONLY_MODULES = ("grader/mutants/*", "grader/fixturegen.py", "grader/cases_*.py", "grader/oracle.py")
+GRADESCOPE_ONLY_MODULES = ("grader/mutants/*", "grader/fixturegen.py", "grader/cases_*.py", "grader/trusted_*.py")
 
 
 # ------------------------------------------------------------------ helpers (also used by test_run_autograder)
@@ -302,12 +302,12 @@ def test_precheck_imports_resolve(gradescope_zip, precheck_zip):
 
 
 def test_precheck_has_nothing_unique_to_gradescope_only_modules(gradescope_zip, precheck_zip):
-    """Lines found only in the mutant catalogue, the fixture generators and the grader's own captioning
-    forward pass (grader/oracle.py) never reach students."""
+    """Lines found only in the mutant catalogue, the fixture generators and the grader's own
+    recomputations (grader/trusted_*.py) never reach students."""
     import fnmatch
     gs, pc = zip_entries(gradescope_zip), zip_entries(precheck_zip)
     only = {n for n in gs if any(fnmatch.fnmatchcase(n, p) for p in GRADESCOPE_ONLY_MODULES)}
-    assert "grader/oracle.py" in only and any(n.startswith("grader/cases_") for n in only)
+    assert "grader/trusted_captioning.py" in only and any(n.startswith("grader/cases_") for n in only)
     shared = set()
     for n in gs:
         if n not in only and n.endswith((".py", ".yaml")):
@@ -323,7 +323,7 @@ def test_precheck_has_nothing_unique_to_gradescope_only_modules(gradescope_zip, 
         text = set(code_lines(data.decode("utf-8", "replace")))
         leaks += [f"{name} holds {src}'s line {s!r}" for s, src in unique.items() if s in text]
     assert not leaks, "\n".join(leaks[:20])
-    assert pc["grader/oracle.py"][1] != gs["grader/oracle.py"][1]
+    assert not any(n.startswith("grader/trusted_") for n in pc)
 
 
 def _h5_groups(data: bytes):

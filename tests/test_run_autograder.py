@@ -210,7 +210,7 @@ def _ag_attack(phase):
 
     src, res = _AG_ROOT + "/source", _AG_ROOT + "/results"
     for p in (src + "/fixtures/hidden.h5", src + "/fixtures/visible.h5", src + "/fixtures/manifest.yaml",
-              src + "/grader/oracle.py", src + "/grader/cases_rnn.py", src + "/grader/rubrics/cs182_hw2.yaml",
+              src + "/grader/trusted_captioning.py", src + "/grader/cases_rnn.py", src + "/grader/rubrics/cs182_hw2.yaml",
               src + "/run_autograder", res + "/results.json"):
         rec("read", p, lambda p=p: open(p, "rb").read(64))
     for d in (src, src + "/grader", src + "/fixtures", res):

@@ -220,7 +220,7 @@ def test_class_visualization_step(student, case):
             right = r.shape == img.shape and norm_error(r - img, want_step) <= CLASS_VIS_TOL
             fail(f"{name} left img unchanged and returned a new image instead"
                  + (" (the returned image would be right)" if right else "")
-                 + ": the step must update img in place (e.g. img.data += learning_rate * grad), "
+                 + ": the step must update img in place (change img.data itself, by the learning rate times the gradient), "
                    "as create_class_visualization relies on")
         fail(f"{name} did not change img: not implemented yet (one gradient-ascent step on img, in place)")
     after, _ = tensor_result(name, v["img"])
