@@ -202,7 +202,8 @@ class Sandbox:
         except protocol.ProtocolError as exc:
             self.kill_child()
             raise WorkerCrashed(f"{label} sent back malformed data ({exc})") from None
-        out = head.get("output") or ""
+        stage = str(self.stage).rstrip("/") + "/"  # show paths as the student knows them
+        out = str(head.get("output") or "").replace(stage, "")
         if out and self._captured is not None:
             self._captured.append(out)
         if not head.get("ok"):
@@ -210,7 +211,6 @@ class Sandbox:
             if kind == "protocol":
                 raise StudentException(f"{label} returned a value that cannot be graded: {head.get('message')}",
                                        kind=kind)
-            stage = str(self.stage).rstrip("/") + "/"  # show paths as the student knows them
             raise StudentException(str(head.get("message", "")).replace(stage, ""), head.get("exc_type", ""),
                                    str(head.get("traceback", "")).replace(stage, ""), kind)
         return head, value

@@ -7,7 +7,6 @@ re-classifies the returned image with its own copy of the model (a numpy
 float64 SqueezeNet, grader/cases_torch.py: the grader process never imports
 torch) and measures how far it moved from X.
 
-This module also holds the grader-side helpers shared with test_q4_style.py.
 grader/cases_torch.py (fixture builder and the grader's own recomputations) is
 left out of the student pre-check bundle; there, the fooling image is
 re-classified by the worker's model and the style-transfer run is judged on
@@ -18,9 +17,7 @@ import pytest
 
 from grader.checklib import case_params
 from grader.compare import fail
-from grader.protocol import Opaque
-from grader.sandbox import WorkerError
-from grader.student import describe_worker_error
+from grader.torch_checks import call_helper, check_values, norm_error, tensor_result
 
 try:  # the grader's own recomputations (not in the pre-check bundle)
     from grader import cases_torch as oracle
@@ -28,7 +25,6 @@ except ImportError:
     oracle = None
 
 FILE = "network_visualization.py"
-HELPERS = "grader.torch_helpers"
 
 # Saliency maps against the fixtures (float32, CPU).  Error measure:
 # max |got - expected| / max |expected| (norm_error below).  Measured on these
@@ -52,77 +48,6 @@ CLASS_VIS_TOL = 1e-3
 # between the two; the fixture cases are chosen so that the reference wins by
 # >= 1e-3 (cases_torch.FOOLING_MIN_MARGIN).
 FOOLING_TIE = 1e-4
-
-
-# ---------------------------------------------------------------- grader-side helpers (also used by Q4)
-def call_helper(student, staged_as: str, fn: str, *args, label: str):
-    """Run grader.torch_helpers.<fn>(student module, *args) in the worker; errors become feedback."""
-    mod = student.require(staged_as)
-    try:
-        return student.sandbox.call(HELPERS, fn, mod, *args, label=label, timeout=student.timeout).value
-    except WorkerError as exc:
-        fail(describe_worker_error(exc, label))
-
-
-def tensor_result(what: str, value) -> tuple:
-    """(array, tensor metadata) of a returned torch Tensor, or a failure saying what came back instead."""
-    if value is None:
-        fail(f"{what} returned None: not implemented yet")
-    if isinstance(value, dict) and "__tensor__" in value:
-        arr = np.asarray(value["__tensor__"])
-        if arr.dtype.kind not in "biuf":
-            fail(f"{what} returned a Tensor of dtype {value.get('dtype')}; a real-valued Tensor was expected")
-        return arr, value
-    if isinstance(value, np.ndarray):
-        fail(f"{what} returned a numpy array; return a torch Tensor (keep the computation in torch)")
-    if isinstance(value, (bool, int, float, np.number)):
-        fail(f"{what} returned a Python number; return a torch Tensor (a number cannot be backpropagated: "
-             "do not call .item() or float())")
-    kind = value.type_name if isinstance(value, Opaque) else type(value).__name__
-    fail(f"{what} returned a {kind}; a torch Tensor was expected")
-
-
-def norm_error(got, expected) -> float:
-    """max |got - expected| / max |expected|: float32 rounding scales with the largest magnitudes
-    involved, so this stays meaningful for entries near zero (where the elementwise relative
-    error of the course's rel_error is dominated by rounding)."""
-    e = np.asarray(expected, dtype=np.float64)
-    g = np.asarray(got, dtype=np.float64)
-    if not e.size:
-        return 0.0
-    return float(np.max(np.abs(g - e)) / max(float(np.max(np.abs(e))), 1e-30))
-
-
-def check_values(name: str, got, expected, tol: float, *, hidden: bool, hint: str = "",
-                 scalar: bool = False) -> float:
-    """Shape, finiteness and norm_error(got, expected) <= tol, with student-facing feedback
-    (no values for hidden cases)."""
-    expected = np.asarray(expected, dtype=np.float64)
-    got = np.asarray(got)
-    tail = f"; {hint}" if hint else ""
-    if scalar:
-        if got.size != 1:
-            fail(f"{name} should be a scalar, got a Tensor of shape {tuple(got.shape)}{tail}")
-        got, expected = got.reshape(()), expected.reshape(())
-    elif got.shape != expected.shape:
-        fail(f"{name} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}{tail}")
-    if not np.all(np.isfinite(got)):
-        fail(f"{name} contains NaN/inf values{tail}")
-    err = norm_error(got, expected)
-    if not err <= tol:
-        where = ""
-        if not hidden:
-            if scalar:
-                where = f" (got {float(got):.6g}, expected {float(expected):.6g})"
-            elif np.allclose(got, 0):
-                where = " (all your values are zero)"
-            else:
-                idx = np.unravel_index(int(np.argmax(np.abs(got - expected))), got.shape)
-                where = (f" (largest difference at index {tuple(int(i) for i in idx)}: got {float(got[idx]):.6g}, "
-                         f"expected {float(expected[idx]):.6g})")
-        fail(f"{name}: relative error {err:.1e} (largest difference over largest expected magnitude), "
-             f"expected below {tol:.0e}{where}{tail}")
-    return err
 
 
 # ---------------------------------------------------------------- saliency

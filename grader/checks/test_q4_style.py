@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from grader.checklib import case_params
-from grader.checks.test_q3_netvis import call_helper, check_values, norm_error, tensor_result
+from grader.torch_checks import call_helper, check_values, norm_error, tensor_result
 from grader.compare import fail
 
 try:  # the grader's own recomputations (not in the pre-check bundle)
