@@ -61,7 +61,14 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
                           if (CHECKS / f"test_{q.module}.py").exists()})
         internal = []
         if modules:
-            internal += _run_pytest(modules, run_dir / "run.json", jobs)
+            if cfg["torch"] and jobs == 1:  # overlap torch's import with pytest's start-up
+                from grader import sandbox
+                sandbox.prestart_torch(Path(report.stage_dir), user, cfg["threads"])
+            try:
+                internal += _run_pytest(modules, run_dir / "run.json", jobs)
+            finally:
+                from grader import sandbox
+                sandbox.discard_prestarted()
         outcomes = json.loads((run_dir / "outcomes.json").read_text()) if (run_dir / "outcomes.json").exists() else {}
         shutil.rmtree(run_dir, ignore_errors=True)
         # questions without checks yet are absent, never listed as passing

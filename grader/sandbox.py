@@ -88,16 +88,14 @@ class Sandbox:
         self._pids: list[int] = []  # every child's process group, killed at close
         self._captured: list[str] | None = None
         self.spawned = 0
-        self._workdir = Path(tempfile.mkdtemp(prefix="ag-work-"))
-        os.chmod(self._workdir, 0o700)
-        self._uid = None
-        if self.user and os.getuid() == 0:
-            import pwd
-            pw = pwd.getpwnam(self.user)
-            self._uid = pw.pw_uid
-            os.chown(self._workdir, pw.pw_uid, pw.pw_gid)
-        if self.torch:
-            self._zygote(True)  # start importing torch now, in the background
+        self._uid = _uid_of(self.user)
+        pre = _PRESTARTED.pop(str(self.stage), None)
+        if pre is not None and self.torch:  # started by the run before pytest, same stage and user
+            self._workdir, self._zygotes[True] = pre
+        else:
+            self._workdir = _workdir_for(self._uid)
+            if self.torch:
+                self._zygote(True)  # start importing torch now, in the background
 
     # ------------------------------------------------------------ processes
     def _zygote(self, with_torch: bool) -> "_Zygote":
@@ -260,6 +258,41 @@ class Sandbox:
 
     def set(self, ref: Ref, value, timeout=None):
         self.request("set", {"ref": ref, "value": value}, timeout, label="setting a value")
+
+
+_PRESTARTED: dict[str, tuple] = {}
+
+
+def _uid_of(user):
+    if user and os.getuid() == 0:
+        import pwd
+        return pwd.getpwnam(user).pw_uid
+    return None
+
+
+def _workdir_for(uid) -> Path:
+    """A private working folder for the worker (owned by the sandbox user when there is one)."""
+    workdir = Path(tempfile.mkdtemp(prefix="ag-work-"))
+    os.chmod(workdir, 0o700)
+    if uid is not None:
+        import pwd
+        os.chown(workdir, uid, pwd.getpwuid(uid).pw_gid)
+    return workdir
+
+
+def prestart_torch(stage: Path, user: str | None = None, threads: int = 1, limits: dict | None = None) -> None:
+    """Start importing torch in a worker zygote now; the run's Sandbox for ``stage`` adopts it."""
+    workdir = _workdir_for(_uid_of(user))
+    cfg = {"stage": str(stage), "workdir": str(workdir), "torch": True, "user": user,
+           "limits": limits or dict(DEFAULT_LIMITS), "threads": threads}
+    _PRESTARTED[str(stage)] = (workdir, _Zygote(cfg, threads, workdir))
+
+
+def discard_prestarted() -> None:
+    while _PRESTARTED:
+        workdir, z = _PRESTARTED.popitem()[1]
+        z.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 class _Zygote:
