@@ -4,11 +4,11 @@ Student code runs only in the worker (grader/torch_helpers.py builds the
 tensors and the model there).  Saliency maps and class-visualization steps are
 compared with the fixtures; fooling images are judged by the grader itself: it
 re-classifies the returned image with its own copy of the model (a numpy
-float64 SqueezeNet, grader/cases_torch.py: the grader process never imports
+float64 SqueezeNet, grader/trusted_squeezenet.py: the grader process never imports
 torch) and measures how far it moved from X.
 
-grader/cases_torch.py (fixture builder and the grader's own recomputations) is
-left out of the student pre-check bundle; there, the fooling image is
+grader/trusted_squeezenet.py (the grader's own recomputations) is left out of
+the student pre-check bundle; there, the fooling image is
 re-classified by the worker's model and the style-transfer run is judged on
 the loop's own losses.
 """
@@ -20,7 +20,7 @@ from grader.compare import fail
 from grader.torch_checks import call_helper, check_values, norm_error, tensor_result
 
 try:  # the grader's own recomputations (not in the pre-check bundle)
-    from grader import cases_torch as oracle
+    from grader import trusted_squeezenet as oracle
 except ImportError:
     oracle = None
 

@@ -5,7 +5,7 @@ Feature maps are the seeded SqueezeNet's (``features`` children, as
 extract_features returns them) on synthetic 64x64 images, stored in the
 fixtures.  The loop runs in the worker (grader/torch_helpers.py); whether it
 worked is decided here, by re-scoring the image it returns with the grader's
-own float64 implementation of the losses (cases_torch.style_total_loss).
+own float64 implementation of the losses (trusted_squeezenet.style_total_loss).
 """
 import numpy as np
 import pytest
@@ -15,7 +15,7 @@ from grader.torch_checks import call_helper, check_values, norm_error, tensor_re
 from grader.compare import fail
 
 try:  # the grader's own recomputations (not in the pre-check bundle)
-    from grader import cases_torch as oracle
+    from grader import trusted_squeezenet as oracle
 except ImportError:
     oracle = None
 
