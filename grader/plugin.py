@@ -161,6 +161,10 @@ _CONFIG = [None]
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session):
     _CONFIG[0] = session.config
+    # per-run state: grading twice in one process (grader.run.grade as a library) starts clean
+    from grader import checklib
+    checklib._memo.clear()
+    _last_module[0] = None
 
 
 def pytest_sessionfinish(session, exitstatus):
