@@ -331,13 +331,6 @@ class Outcome:
     skipped: bool = False
 
 
-def _zero_results(rub, message: str) -> dict:
-    from grader.results import build_results
-    tests = [{"name": e.name, "number": e.gs_number, "score": 0.0, "max_score": e.points, "status": "failed",
-              "output": message, "visibility": e.visibility, "tags": [e.question]} for e in rub.entries()]
-    return build_results(tests, message, 0.0)
-
-
 def _proc_table() -> dict[int, tuple[int, str]]:
     """pid -> (parent pid, start time) for every process /proc shows (empty where there is no /proc)."""
     table: dict[int, tuple[int, str]] = {}
@@ -470,8 +463,8 @@ class Runner:
         t0 = time.monotonic()
         reason = unreadable_reason(sub.path)
         if reason is not None:
-            from grader.results import write_results
-            write_results(_zero_results(self.rub, f"Your submission could not be read: {reason}. "
+            from grader.results import write_results, zero_results
+            write_results(zero_results(self.rub, f"Your submission could not be read: {reason}. "
                                                   "Ask the course staff to look at your upload."), results)
             log.write_text(f"not graded: {reason}\n")
             oc = Outcome(sub.id, "unreadable", time.monotonic() - t0, reason)

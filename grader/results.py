@@ -61,13 +61,20 @@ def score_tests(rub, outcomes: dict) -> tuple[list[dict], list[str]]:
         head = f"{passed}/{len(recs)} checks passed" if recs else ""
         text = "\n".join([head] + lines + outputs).strip()
         tests.append({
-            "name": e.name, "number": e.gs_number, "score": score, "max_score": e.points,
+            "name": e.name, "number": e.number, "score": score, "max_score": e.points,
             "status": "passed" if recs and passed == len(recs) else "failed",
             "output": _clip(text, OUTPUT_LIMIT), "visibility": e.visibility,
             "tags": [e.question] + (["hidden-cases"] if e.cases == "hidden" else []),
             "extra_data": {"seconds": round(seconds, 3), "checks": len(recs), "passed": passed},
         })
     return tests, internal
+
+
+def zero_results(rub, message: str, execution_time: float = 0.0) -> dict:
+    """Every rubric test at 0 with ``message``: for an unreadable upload or a grader failure."""
+    tests = [{"name": e.name, "number": e.number, "score": 0.0, "max_score": e.points, "status": "failed",
+              "output": message, "visibility": e.visibility, "tags": [e.question]} for e in rub.entries()]
+    return build_results(tests, message, execution_time)
 
 
 def build_results(tests: list[dict], output: str, execution_time: float) -> dict:

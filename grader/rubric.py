@@ -39,10 +39,6 @@ class Entry:
     def name(self) -> str:
         return f"{self.question}.{self.number.split('.', 1)[-1]} {self.label}"
 
-    @property
-    def gs_number(self) -> str:
-        return self.number
-
 
 @dataclass
 class Question:

@@ -20,13 +20,7 @@ from pathlib import Path
 from grader import rubric as rubric_mod
 from grader import staging
 from grader.paths import CHECKS, FIXTURES, QUESTION_FILES, ROOT, TEMPLATE
-from grader.results import build_results, score_tests, table, validate, write_results
-
-
-def _zero_results(rub, message: str, elapsed: float) -> dict:
-    tests = [{"name": e.name, "number": e.gs_number, "score": 0.0, "max_score": e.points, "status": "failed",
-              "output": message, "visibility": e.visibility, "tags": [e.question]} for e in rub.entries()]
-    return build_results(tests, message, elapsed)
+from grader.results import build_results, score_tests, table, validate, write_results, zero_results
 
 
 def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixtures: Path = FIXTURES,
@@ -36,7 +30,7 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
     try:
         report = staging.stage(submission, template, datasets=fixtures / "coco_synth")
     except staging.StagingError as exc:
-        return _zero_results(rub, f"Your submission could not be read: {exc}", time.time() - t0), []
+        return zero_results(rub, f"Your submission could not be read: {exc}", time.time() - t0), []
     base = Path(report.stage_dir).parent
     try:
         hidden_total = sum(1 for q in rub.questions if (CHECKS / f"test_{q.module}.py").exists()
@@ -179,7 +173,7 @@ def main(args) -> int:
     except Exception as exc:  # the grader itself failed: still leave a valid results.json
         import traceback
         tb = traceback.format_exc()
-        results = _zero_results(rub, "The autograder failed internally (not your fault); the course staff "
+        results = zero_results(rub, "The autograder failed internally (not your fault); the course staff "
                                      f"have been told.\n{type(exc).__name__}: {exc}", time.time() - t0)
         internal = [tb]
     finally:

@@ -228,15 +228,13 @@ class Sandbox:
 
     def call(self, module: str | None, name: str | None, *args, kwargs=None, ref: Ref | None = None,
              seed: int | None = None, pick=None, timeout: float | None = None, label: str | None = None,
-             batch=None, discard=False, helper=None) -> CallResult:
+             batch=None, discard=False) -> CallResult:
         payload = {"args": list(args), "kwargs": kwargs or {}}
         if ref is not None:
             payload["ref"] = ref
         else:
             payload["module"], payload["name"] = module, name
             self.import_module(module, timeout)
-        if helper is not None:
-            payload["helper"] = list(helper)
         if seed is not None:
             payload["seed"] = seed
         if pick is not None:

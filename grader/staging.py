@@ -164,7 +164,8 @@ def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = No
             except StagingError:
                 pass
     elif submission.is_dir():
-        for inner in sorted(submission.rglob("*.zip"))[:3]:
+        inner = min(submission.rglob("*.zip"), default=None)
+        if inner is not None:  # e.g. assignment2.zip left inside the uploaded folder: unpack a copy
             root = base / "upload"
             shutil.copytree(submission, root, symlinks=True,
                             ignore=shutil.ignore_patterns(*IGNORED_DIRS, "*.h5", "*.npz", "*.pt", "*.pth"))
@@ -172,7 +173,6 @@ def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = No
                 _safe_extract(inner, (root / inner.relative_to(submission)).with_suffix(""))
             except StagingError:
                 pass
-            break
     files, messages, notebooks = find_student_files(root)
 
     stage_dir = base / "stage"

@@ -239,8 +239,6 @@ class Child:
             fn = mod
             for part in p["name"].split("."):
                 fn = getattr(fn, part)
-        if "helper" in p:  # trusted grader code that runs beside the student's, e.g. weight loading
-            fn = getattr(importlib.import_module(p["helper"][0]), p["helper"][1])
         args = self.resolve(p.get("args", []))
         kwargs = self.resolve(p.get("kwargs", {}))
         seed = p.get("seed")
