@@ -1,5 +1,4 @@
 """The grading engine end to end, through the real CLI: reference, template, broken submissions."""
-import json
 import time
 
 import pytest
