@@ -19,7 +19,7 @@ test: env
 	$(PY) -m pytest tests -n $(JOBS) -q -rP
 
 bench: env
-	$(PY) -m grader.bench
+	$(PY) -m grader.tools.bench
 
 template: env
 	$(PY) -m grader template

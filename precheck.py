@@ -42,7 +42,7 @@ def main(argv):
         return 2
     sys.path.insert(0, HERE)
     from grader.cli import build_parser
-    from grader import run
+    from grader.engine import grade as run
     args = build_parser().parse_args(["check"] + list(argv))
     if args.submission == "." and "." not in argv:
         args.submission = HERE  # the assignment folder this file was unpacked into, wherever it is run from

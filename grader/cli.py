@@ -70,14 +70,14 @@ def main(argv=None) -> int:
         ap.print_help()
         return 2
     if args.command == "template":
-        from grader import template
+        from grader.tools import template
         return template.main(args)
     if args.command == "fixtures":
         from grader import fixturegen
         return fixturegen.main(args)
     if args.command in ("grade", "check"):
         try:
-            from grader import run
+            from grader.engine import grade as run
         except ModuleNotFoundError as exc:  # a student's Python without numpy, pyyaml, h5py or pytest
             print(f"python -m grader {args.command}: the Python package {exc.name!r} is missing from this Python "
                   f"({sys.executable}); install it, e.g. `{sys.executable} -m pip install "
@@ -85,16 +85,16 @@ def main(argv=None) -> int:
             return 2
         return run.main(args)
     if args.command == "examples":
-        from grader import examples
+        from grader.tools import examples
         return examples.main(args)
     if args.command == "bundle":
-        from grader import bundle
+        from grader.tools import bundle
         return bundle.main(args)
     if args.command == "batch":
-        from grader import batch
+        from grader.tools import batch
         return batch.main(args)
     if args.command == "mutants":
-        from grader import mutants
+        from grader.tools import mutants
         return mutants.main(args)
     ap.error(f"unknown command {args.command}")
     return 2

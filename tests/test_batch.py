@@ -314,7 +314,7 @@ def test_batch_regrade_resume_and_diff(tmp_path):
 
 
 def test_metadata_ruby_keys_and_missing_pieces(tmp_path):
-    from grader import batch as b
+    from grader.tools import batch as b
     meta = b.parse_metadata(metadata_yaml(["100000005"]) + "submission_7:\n  :submitters: []\n"
                             "submission_8: !ruby/object:Foo\n  :submitters:\n  - :name: X\n")
     assert meta["submission_100000005"]["submitters"][1] == {
@@ -359,7 +359,7 @@ def test_batch_timeout_costs_only_that_submission(tmp_path):
 
 
 def test_diff_and_progress_formats():
-    from grader import batch as b
+    from grader.tools import batch as b
     old_h = ["submission_id", "names", "emails", "sids", "Q1", "Q1.1 a", "Q1.2 b", "total", "status"]
     old = {"1": {"submission_id": "1", "names": "A", "Q1": "3", "Q1.1 a": "1", "Q1.2 b": "2", "total": "3",
                  "status": "ok"},

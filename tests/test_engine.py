@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from conftest import REFERENCE, ROOT, TEMPLATE, grade, run_cli
-from grader.results import validate
+from grader.engine.results import validate
 
 Q12 = ("--questions", "Q1,Q2")
 

@@ -6,7 +6,8 @@ import h5py
 import pytest
 
 from conftest import PYTHON, REFERENCE, ROOT, TEMPLATE, run_cli
-from grader import fixturegen, template
+from grader import fixturegen
+from grader.tools import template
 from grader.paths import END_MARKER, START_MARKER
 
 

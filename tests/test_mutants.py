@@ -1,10 +1,10 @@
 """Every catalogued student bug (grader/mutants/q*.yaml) is caught on its own question.
 
 One pytest item per mutant: the mutant is applied to a copy of reference/ and
-graded through the real CLI (grader.mutants.run_one)."""
+graded through the real CLI (grader.tools.mutants.run_one)."""
 import pytest
 
-from grader import mutants
+from grader.tools import mutants
 
 CATALOGUE = mutants.load()
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import notebook
-from grader.staging import StagedFile, StageReport
+from grader.engine import notebook
+from grader.engine.staging import StagedFile, StageReport
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data" / "cs231n_2019"

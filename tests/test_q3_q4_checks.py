@@ -122,7 +122,7 @@ def test_template_gets_zero_with_not_implemented(fixtures_dir, tmp_path):
 
 PRECHECK_RUNNER = """
 import sys
-sys.modules["grader.trusted_squeezenet"] = None  # as in the pre-check bundle, which leaves the grader's recomputations out
+sys.modules["grader.oracle.squeezenet"] = None  # as in the pre-check bundle, which leaves the grader's recomputations out
 from grader.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -147,7 +147,7 @@ def test_precheck_without_the_graders_recomputations(fixtures_dir, tmp_path):
 
 
 def test_style_weightings_agree():
-    from grader import cases_torch as ct
+    from grader.fixturegen import netvis_style as ct
     from grader.checks import test_q4_style
     assert ct.STYLE_WEIGHTINGS == test_q4_style.STYLE_WEIGHTINGS
 
@@ -265,9 +265,9 @@ def test_differently_styled_correct_submission_gets_full_marks(fixtures_dir, tmp
 def test_numpy_squeezenet_is_the_workers_model():
     import torch
 
-    from grader import cases_torch as ct
-    from grader import torch_models as tm
-    from grader import trusted_squeezenet as ts
+    from grader.fixturegen import netvis_style as ct
+    from grader.course import models as tm
+    from grader.oracle import squeezenet as ts
     torch.set_num_threads(1)
     assert ct.SIZE == tm.SQUEEZENET_IMAGE_SIZE
     model = tm.squeezenet(ct.MODEL_SEED)
@@ -294,14 +294,14 @@ def test_numpy_squeezenet_is_the_workers_model():
 
 
 def test_helper_loop_is_the_provided_loop():
-    """grader.torch_helpers.style_transfer_run with the reference's losses == the template's style_transfer."""
+    """grader.inworker.netvis_style.style_transfer_run with the reference's losses == the template's style_transfer."""
     import importlib
 
     import torch
 
-    from grader import cases_torch as ct
-    from grader import torch_helpers as th
-    from grader import torch_models as tm
+    from grader.fixturegen import netvis_style as ct
+    from grader.inworker import netvis_style as th
+    from grader.course import models as tm
     torch.set_num_threads(1)
     st = importlib.import_module("deeplearning.style_transfer")
     tpl = (TEMPLATE / "deeplearning" / "style_transfer.py").read_text()

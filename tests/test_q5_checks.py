@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import mutants
+from grader.tools import mutants
 
 ROOT = Path(__file__).resolve().parent.parent
 Q5_MUTANTS = [m for m in mutants.load() if m.question == "Q5"]
@@ -164,11 +164,11 @@ def test_forward_tolerance_margins(q5_fixtures):
     import torch
     import torch.nn as nn
 
-    from grader import fixtures as fx
-    from grader.cases_gan import reference_model
+    from grader.engine import cases as fx
+    from grader.fixturegen.gan import reference_model
     from grader.checks.test_q5_gan import FORWARD_TOL
-    from grader.gan_helpers import init_arrays
-    from grader.torch_models import load_params_by_order
+    from grader.inworker.gan import init_arrays
+    from grader.course.models import load_params_by_order
 
     torch.set_num_threads(1)
 
@@ -204,9 +204,9 @@ def test_loss_tolerance_margin(q5_fixtures):
     import torch
     import torch.nn.functional as F
 
-    from grader import fixtures as fx
+    from grader.engine import cases as fx
     from grader.checks.test_q5_gan import LOSS_TOL
-    from grader.compare import rel_error
+    from grader.checklib.compare import rel_error
 
     def bce_2019(s, y):
         neg_abs = -s.abs()
@@ -235,7 +235,9 @@ def test_training_margin_over_seeds():
     """The reference trains far past the thresholds on the check's configuration and on other seeds."""
     import torch
 
-    from grader import gan_config, gan_helpers, trusted_gan
+    from grader.course import gan as gan_config
+    from grader.inworker import gan as gan_helpers
+    from grader.oracle import gan as trusted_gan
 
     torch.set_num_threads(1)
     gaps = []

@@ -35,7 +35,7 @@ from deeplearning.rnn_layers import (lstm_backward, lstm_forward, lstm_step_back
                                      temporal_affine_backward, temporal_affine_forward,
                                      temporal_softmax_loss, word_embedding_backward,
                                      word_embedding_forward)
-from grader.synthetic_coco import OVERFIT_CONFIG, write_synthetic_coco
+from grader.course.coco_synth import OVERFIT_CONFIG, write_synthetic_coco
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -714,7 +714,7 @@ def test_stripped_files_import_and_return_placeholders(tmp_path):
     """With every solution region replaced by ``pass`` (what students get) the
     modules import, the helpers still work and each student function returns
     the starter code's placeholder."""
-    from grader.template import strip_source
+    from grader.tools.template import strip_source
 
     package = tmp_path / 'deeplearning'
     for rel in ('__init__.py', 'layers.py', 'rnn_layers.py', 'classifiers/__init__.py',

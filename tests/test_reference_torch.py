@@ -1,8 +1,8 @@
 """Tests of the PyTorch reference solutions (Q3 network visualization, Q4 style
-transfer, Q5 GANs) and of the deterministic models in grader.torch_models.
+transfer, Q5 GANs) and of the deterministic models in grader.course.models.
 
 Everything runs on the CPU in a few seconds: SqueezeNet is the seeded one from
-grader.torch_models (no download) at SQUEEZENET_IMAGE_SIZE.
+grader.course.models (no download) at SQUEEZENET_IMAGE_SIZE.
 """
 import math
 
@@ -15,7 +15,7 @@ from deeplearning import gan_pytorch as gan
 from deeplearning import image_utils
 from deeplearning import network_visualization as nv
 from deeplearning import style_transfer as st
-from grader import torch_models as tm
+from grader.course import models as tm
 
 torch.set_num_threads(1)
 
@@ -102,7 +102,7 @@ def test_seeded_builders_are_reproducible():
 
 
 # --------------------------------------------------------------------------
-# grader.torch_models: weights by parameter order
+# grader.course.models: weights by parameter order
 # --------------------------------------------------------------------------
 
 def test_load_params_by_order_ignores_layer_indices():

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.results import validate
+from grader.engine.results import validate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_bundles import PYTHON, ROOT, build, make_repo  # noqa: E402
@@ -223,9 +223,9 @@ def _ag_attack(phase):
     rec("write", res + "/extra.json", lambda: open(res + "/extra.json", "w").write("{}"))
     rec("write", src + "/grader/results.py", lambda: open(src + "/grader/results.py", "a").write("\n# pwned\n"))
     rec("write", src + "/fixtures/visible.h5", lambda: open(src + "/fixtures/visible.h5", "r+b").write(b"x"))
-    rec("import", "grader.cases_rnn", lambda: _importlib.import_module("grader.cases_rnn").__file__)
-    rec("import", "grader.fixtures hidden cases",
-        lambda: len(_importlib.import_module("grader.fixtures").cases("rnn_step_forward", src + "/fixtures")))
+    rec("import", "grader.fixturegen.rnn", lambda: _importlib.import_module("grader.fixturegen.rnn").__file__)
+    rec("import", "grader.engine.cases hidden cases",
+        lambda: len(_importlib.import_module("grader.engine.cases").cases("rnn_step_forward", src + "/fixtures")))
     try:
         zygote = _os.getppid()
         grader = int([ln.split()[1] for ln in open(f"/proc/{zygote}/status") if ln.startswith("PPid:")][0])

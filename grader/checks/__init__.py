@@ -1,1 +1,1 @@
-"""Graded checks (pytest modules), run by grader.plugin; one module per question."""
+"""Graded checks (pytest modules), run by grader.engine.plugin; one module per question."""

@@ -1,9 +1,9 @@
 """Q1: image captioning with vanilla RNNs (numpy)."""
 import pytest
 
-from grader import captioning_checks as cap
-from grader import layer_checks as lc
-from grader.checklib import case_params
+from grader.checklib import captioning as cap
+from grader.checklib import rnn_layers as lc
+from grader.checklib.common import case_params
 
 RNN = lambda c: c.params.get("cell_type") == "rnn"  # noqa: E731
 

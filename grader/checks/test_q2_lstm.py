@@ -1,9 +1,9 @@
 """Q2: image captioning with LSTMs (numpy)."""
 import pytest
 
-from grader import captioning_checks as cap
-from grader import layer_checks as lc
-from grader.checklib import case_params
+from grader.checklib import captioning as cap
+from grader.checklib import rnn_layers as lc
+from grader.checklib.common import case_params
 
 LSTM = lambda c: c.params.get("cell_type") == "lstm"  # noqa: E731
 

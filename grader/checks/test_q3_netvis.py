@@ -15,12 +15,12 @@ the loop's own losses.
 import numpy as np
 import pytest
 
-from grader.checklib import case_params
-from grader.compare import fail
-from grader.torch_checks import call_helper, check_values, norm_error, tensor_result
+from grader.checklib.common import case_params
+from grader.checklib.compare import fail
+from grader.checklib.tensors import call_helper, check_values, norm_error, tensor_result
 
 try:  # the grader's own recomputations (not in the pre-check bundle)
-    from grader import trusted_squeezenet as oracle
+    from grader.oracle import squeezenet as oracle
 except ImportError:
     oracle = None
 

@@ -10,12 +10,12 @@ own float64 implementation of the losses (trusted_squeezenet.style_total_loss).
 import numpy as np
 import pytest
 
-from grader.checklib import case_params
-from grader.torch_checks import call_helper, check_values, norm_error, tensor_result
-from grader.compare import fail
+from grader.checklib.common import case_params
+from grader.checklib.tensors import call_helper, check_values, norm_error, tensor_result
+from grader.checklib.compare import fail
 
 try:  # the grader's own recomputations (not in the pre-check bundle)
-    from grader import trusted_squeezenet as oracle
+    from grader.oracle import squeezenet as oracle
 except ImportError:
     oracle = None
 

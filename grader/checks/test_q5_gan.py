@@ -1,12 +1,12 @@
 """Q5: generative adversarial networks (PyTorch), CS231n profile only.
 
-Student code runs in the worker through grader.gan_helpers (which adapts to the
+Student code runs in the worker through grader.inworker.gan (which adapts to the
 2019 notebook's and the 2020 files' signatures); every verdict is computed
 here, against the fixtures (grader/gan_config.py) or, for the training run, by
 rebuilding the course's models from the trained parameters in this process.
 
 Forward checks load fixture weights into the student's model *by parameter
-order and shape* (grader.gan_helpers.model_forward), never by state-dict key,
+order and shape* (grader.inworker.gan.model_forward), never by state-dict key,
 and run on the CPU in float32 on batches of 128 (the notebook's global
 batch_size, which 2019 solutions hard-wire into Unflatten).  BatchNorm runs in
 training mode, as everywhere in the notebook ("We are always training in GAN
@@ -35,19 +35,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader import gan_config
+from grader.course import gan as gan_config
 
 try:  # the grader's own verdict; the student pre-check ships without it and asks the worker instead
-    from grader import trusted_gan
+    from grader.oracle import gan as trusted_gan
 except ImportError:
     trusted_gan = None
-from grader.checklib import case_params
-from grader.compare import CheckFailure, as_array, fail, rel_error
-from grader.sandbox import WorkerError
-from grader.student import describe_worker_error
+from grader.checklib.common import case_params
+from grader.checklib.compare import CheckFailure, as_array, fail, rel_error
+from grader.sandbox.client import WorkerError
+from grader.sandbox.student import describe_worker_error
 
 GAN_FILE = "gan_pytorch.py"
-HELPERS = "grader.gan_helpers"
+HELPERS = "grader.inworker.gan"
 
 FORWARD_TOL = 1e-4
 LOSS_TOL = 1e-5
@@ -79,7 +79,7 @@ FORWARD_HINTS = {
 
 # ------------------------------------------------------------------ plumbing
 def _helper(student, fn, *args, label, timeout=None):
-    """Run grader.gan_helpers.<fn> in the worker on the student's module."""
+    """Run grader.inworker.gan.<fn> in the worker on the student's module."""
     student.require(GAN_FILE)
     try:
         return student.sandbox.call(HELPERS, fn, *args, label=label,

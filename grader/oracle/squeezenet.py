@@ -4,7 +4,7 @@ Gradescope-only (left out of the student pre-check): it re-classifies fooling
 images and recomputes the style-transfer run's losses in the grader process,
 in float64, so those verdicts do not rest on numbers the student's process
 reports, and the grader never imports torch (a 3-4 s import per run).  The
-weights are grader.torch_models.seeded_params draws in parameter order with the
+weights are grader.course.models.seeded_params draws in parameter order with the
 same classifier calibration; tests/test_q3_q4_checks.py checks that scores and
 feature maps agree with the torch model.
 """
@@ -14,17 +14,17 @@ from functools import lru_cache
 
 import numpy as np
 
-from grader.torch_models import (_CALIBRATION_IMAGES, SQUEEZENET_IMAGE_SIZE, calibrate_classifier, seeded_params,
+from grader.course.models import (_CALIBRATION_IMAGES, SQUEEZENET_IMAGE_SIZE, calibrate_classifier, seeded_params,
                                  test_images)
 
-MODEL_SEED = 0  # grader.torch_models.squeezenet(MODEL_SEED): the "pretrained" model of Q3/Q4
+MODEL_SEED = 0  # grader.course.models.squeezenet(MODEL_SEED): the "pretrained" model of Q3/Q4
 
 
 # ================================================================ grader-side recomputation
 # The grader's own SqueezeNet 1.1, in numpy float64, so the grader process needs no torch at all
-# (it saves a ~3-4 s torch import per grading run).  It is the model of grader.torch_models.squeezenet
+# (it saves a ~3-4 s torch import per grading run).  It is the model of grader.course.models.squeezenet
 # rebuilt from the same numpy draws: torchvision's squeezenet1_1 architecture (below), the weights
-# of grader.torch_models.seeded_params in parameter order, and the same classifier calibration.
+# of grader.course.models.seeded_params in parameter order, and the same classifier calibration.
 # tests/test_q3_q4_checks.py checks that draws, images and weights are identical and that scores
 # and feature maps agree with the torch model.
 _SQUEEZENET_1_1 = [  # torchvision.models.squeezenet1_1().features, child by child
@@ -113,7 +113,7 @@ class NumpySqueezeNet:
 
 @lru_cache(maxsize=None)
 def grader_model(seed: int = MODEL_SEED, num_classes: int = 1000) -> NumpySqueezeNet:
-    """The grader's own copy of grader.torch_models.squeezenet(seed), calibrated the same way."""
+    """The grader's own copy of grader.course.models.squeezenet(seed), calibrated the same way."""
     arrays = seeded_params(param_shapes(num_classes), seed)
     probe = NumpySqueezeNet(arrays)
     feats = probe.features(test_images(10 ** 6 + seed, _CALIBRATION_IMAGES, SQUEEZENET_IMAGE_SIZE)

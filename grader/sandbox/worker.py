@@ -1,6 +1,6 @@
 """The sandboxed worker: the only process that runs student code.
 
-``python -m grader.worker`` starts a *zygote*: it imports the heavy libraries
+``python -m grader.sandbox.worker`` starts a *zygote*: it imports the heavy libraries
 (numpy, and torch/torchvision when asked) once, drops to the sandbox user when
 started as root, then forks one child per request on its control socket.  Each
 child gets a fresh copy of the zygote (no student state), sets its resource
@@ -28,11 +28,11 @@ import traceback
 
 import numpy as np
 
-from grader import protocol
-from grader.protocol import Opaque, ProtocolError, Ref
+from grader.sandbox import protocol
+from grader.sandbox.protocol import Opaque, ProtocolError, Ref
 
 OUTPUT_KEEP = 4000  # characters of student output returned per call
-TORCH_HELPERS = ("grader.torch_models", "grader.torch_helpers", "grader.gan_helpers")
+TORCH_HELPERS = ("grader.course.models", "grader.inworker.netvis_style", "grader.inworker.gan")
 
 
 # ---------------------------------------------------------------- child side
@@ -320,7 +320,7 @@ def zygote_main(argv=None):
             except ModuleNotFoundError as exc:
                 if exc.name != name:
                     raise
-    importlib.import_module("grader.worker_helpers")
+    importlib.import_module("grader.inworker.compat")
     for name in ("numpy.random", "numpy.linalg", "h5py", "json", "logging", "math", "random", "collections"):
         try:  # common lazy imports, done while every file is still readable
             importlib.import_module(name)
@@ -333,10 +333,11 @@ def zygote_main(argv=None):
         sandboxed = True
     cfg["sandboxed"] = sandboxed
     # Student code sees only the staged package: the grader's folder leaves sys.path.
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    from grader.paths import ROOT
+    root = str(ROOT)
     sys.path[:] = [cfg["stage"]] + [p for p in sys.path if p and os.path.abspath(p) != root]
     sys.dont_write_bytecode = True
-    sys.modules["grader.worker_helpers"].install_aliases()
+    sys.modules["grader.inworker.compat"].install_aliases()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
 
     ctl.sendall(b"R")  # ready

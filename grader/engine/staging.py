@@ -194,7 +194,7 @@ def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = No
             dest = pkg / staged_as
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(root / sf.source, dest)
-    from grader import notebook  # Q3-Q5 code may live only in a notebook
+    from grader.engine import notebook  # Q3-Q5 code may live only in a notebook
     notebook.fill_from_notebooks(report, root, notebooks, pkg, template=template)
     for staged_as, sf in files.items():
         if sf.origin == "missing":

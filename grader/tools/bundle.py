@@ -218,7 +218,7 @@ def collect(kind: str, root: Path = ROOT, rubric: str | None = None) -> dict[str
                               + "\n  ".join(problems) + "\n(leave such code out of the files students get: "
                               "see PRECHECK_EXCLUDE in grader/bundle.py)")
     if kind == "gradescope" and rubric:
-        from grader import rubric as rubric_mod
+        from grader.engine import rubric as rubric_mod
         try:
             rubric_mod.load(rubric)
         except rubric_mod.RubricError as exc:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grader.checklib import compare, gradcheck_failure, numeric_grad, once, outputs, rel_error, run_student
-from grader.compare import as_array, fail
+from grader.checklib.common import compare, gradcheck_failure, numeric_grad, once, outputs, rel_error, run_student
+from grader.checklib.compare import as_array, fail
 
 RNN_FILE = "rnn_layers.py"
 

@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from grader.plugin import check_key, entry_for
+from grader.engine.plugin import check_key, entry_for
 
 OUTPUT_LIMIT = 6000  # characters of feedback per test
 STUDENT_OUTPUT_LIMIT = 1500

@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import protocol
-from grader.protocol import Ref
+from grader.paths import ROOT
+from grader.sandbox import protocol
+from grader.sandbox.protocol import Ref
 
-ROOT = Path(__file__).resolve().parent.parent
 ZYGOTE_START_TIMEOUT = 120.0  # torch import on a slow, shared CPU
 
 DEFAULT_LIMITS = {
@@ -294,7 +294,7 @@ def discard_prestarted() -> None:
 
 
 class _Zygote:
-    """One ``python -m grader.worker`` process; started at once, waited for at its first spawn."""
+    """One ``python -m grader.sandbox.worker`` process; started at once, waited for at its first spawn."""
 
     def __init__(self, cfg: dict, threads: int, workdir: Path):
         self._log = tempfile.TemporaryFile()
@@ -305,7 +305,7 @@ class _Zygote:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env.setdefault("OMP_NUM_THREADS", str(threads))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "grader.worker", "--control-fd", str(theirs.fileno()), "--config", json.dumps(cfg)],
+            [sys.executable, "-m", "grader.sandbox.worker", "--control-fd", str(theirs.fileno()), "--config", json.dumps(cfg)],
             pass_fds=[theirs.fileno()], cwd=str(workdir), env=env,
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
         theirs.close()

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grader import mutants
+from grader.tools import mutants
 from grader.paths import REFERENCE, ROOT, STUDENT_FILES
 
 EXAMPLE = ROOT / "examples" / "buggy_submission"

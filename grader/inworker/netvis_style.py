@@ -19,7 +19,7 @@ import importlib
 import numpy as np
 import torch
 
-from grader import torch_models
+from grader.course import models as torch_models
 
 _MODELS: dict = {}
 
@@ -119,7 +119,7 @@ def gram_matrix(module, name, features, normalize):
 
 
 try:  # Gradescope-only: the student pre-check grades style_loss with the student's own gram_matrix
-    from grader.trusted_torch import gram as _trusted_gram
+    from grader.oracle.style import gram as _trusted_gram
 except ImportError:
     _trusted_gram = None
 

@@ -61,7 +61,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 import grader
-from grader import rubric as rubric_mod
+from grader.engine import rubric as rubric_mod
 from grader.paths import FIXTURES, ROOT
 
 METADATA_NAMES = ("submission_metadata.yml", "submission_metadata.yaml")
@@ -463,7 +463,7 @@ class Runner:
         t0 = time.monotonic()
         reason = unreadable_reason(sub.path)
         if reason is not None:
-            from grader.results import write_results, zero_results
+            from grader.engine.results import write_results, zero_results
             write_results(zero_results(self.rub, f"Your submission could not be read: {reason}. "
                                                   "Ask the course staff to look at your upload."), results)
             log.write_text(f"not graded: {reason}\n")

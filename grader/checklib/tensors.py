@@ -1,16 +1,16 @@
 """Grader-side helpers shared by the Q3 and Q4 checks (tensor results, error measures)."""
 import numpy as np
 
-from grader.compare import fail
-from grader.protocol import Opaque
-from grader.sandbox import WorkerError
-from grader.student import describe_worker_error
+from grader.checklib.compare import fail
+from grader.sandbox.protocol import Opaque
+from grader.sandbox.client import WorkerError
+from grader.sandbox.student import describe_worker_error
 
-HELPERS = "grader.torch_helpers"
+HELPERS = "grader.inworker.netvis_style"
 
 
 def call_helper(student, staged_as: str, fn: str, *args, label: str):
-    """Run grader.torch_helpers.<fn>(student module, *args) in the worker; errors become feedback."""
+    """Run grader.inworker.netvis_style.<fn>(student module, *args) in the worker; errors become feedback."""
     mod = student.require(staged_as)
     try:
         return student.sandbox.call(HELPERS, fn, mod, *args, label=label, timeout=student.timeout).value

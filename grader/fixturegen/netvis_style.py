@@ -1,7 +1,7 @@
 """Fixture cases for Q3 (network visualization) and Q4 (style transfer), and the
 settings their property checks share.
 
-Everything runs on the seeded SqueezeNet 1.1 of ``grader.torch_models`` (no
+Everything runs on the seeded SqueezeNet 1.1 of ``grader.course.models`` (no
 download) at ``SQUEEZENET_IMAGE_SIZE`` (64), on the CPU in float32 as the
 course does.  Only inputs and expected outputs are stored; weights are rebuilt
 from ``MODEL_SEED`` wherever they are needed.
@@ -24,10 +24,10 @@ import importlib
 
 import numpy as np
 
-from grader.fixtures import Case
-from grader.trusted_squeezenet import MODEL_SEED, style_total_loss
+from grader.engine.cases import Case
+from grader.oracle.squeezenet import MODEL_SEED, style_total_loss
 
-SIZE = 64                   # == grader.torch_models.SQUEEZENET_IMAGE_SIZE (asserted in build())
+SIZE = 64                   # == grader.course.models.SQUEEZENET_IMAGE_SIZE (asserted in build())
 NUM_FEATURE_LAYERS = 13     # len(squeezenet1_1().features): what extract_features returns
 
 # ---------------------------------------------------------------- Q3 fooling images
@@ -88,7 +88,7 @@ def _scalar(t) -> float:
 def build(ref) -> list[Case]:
     import torch
 
-    from grader import torch_models as tm
+    from grader.course import models as tm
     assert tm.SQUEEZENET_IMAGE_SIZE == SIZE
     nv = importlib.import_module("deeplearning.network_visualization")
     st = importlib.import_module("deeplearning.style_transfer")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from grader import fixtures as fx
+from grader.engine import cases as fx
 from grader.paths import FIXTURES, REFERENCE
 
 SYNTH_SEED = 2019
@@ -27,7 +27,7 @@ SYNTH_SEED = 2019
 # float32 (torch) results by ~1e-6; the bounds leave two orders of margin.
 RTOL64, ATOL64 = 1e-12, 1e-13
 RTOL32, ATOL32 = 1e-4, 1e-6
-BUILDERS = ("grader.cases_rnn", "grader.cases_torch", "grader.cases_gan")
+BUILDERS = ("grader.fixturegen.rnn", "grader.fixturegen.netvis_style", "grader.fixturegen.gan")
 
 
 def _import_reference(reference: Path):
@@ -54,7 +54,7 @@ def generate(out_dir: Path, reference: Path = REFERENCE) -> dict:
         all_cases += mod.build(ref)
     fx.write_cases(out_dir / "visible.h5", [c for c in all_cases if not c.hidden])
     fx.write_cases(out_dir / "hidden.h5", [c for c in all_cases if c.hidden])
-    from grader.synthetic_coco import write_synthetic_coco
+    from grader.course.coco_synth import write_synthetic_coco
     write_synthetic_coco(out_dir / "coco_synth", seed=SYNTH_SEED)
     manifest = {
         "generator": "python -m grader fixtures (from reference/); never edit these files by hand",

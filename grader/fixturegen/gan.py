@@ -9,7 +9,7 @@ seeds and shapes: N=1, column-shaped (N, 1) logits, large logits (|s| up to
 25, where a non-stable log(sigmoid) overflows), generator(4) on 9 vectors.
 
 Model weights are not stored: they are drawn from a seed by
-grader.gan_helpers.init_arrays and loaded *by parameter order*, so a
+grader.inworker.gan.init_arrays and loaded *by parameter order*, so a
 student's nn.Sequential whose indices differ from the reference's (an extra
 Flatten shifts every index) still receives the same weights.
 """
@@ -19,9 +19,9 @@ import importlib
 
 import numpy as np
 
-from grader.fixtures import Case
+from grader.engine.cases import Case
 
-from grader.gan_config import BATCH, NOISE_DIM, NOTEBOOK_COUNTS, stroke_images
+from grader.course.gan import BATCH, NOISE_DIM, NOTEBOOK_COUNTS, stroke_images
 
 
 # ------------------------------------------------------------------ course architectures (grader side)
@@ -84,7 +84,7 @@ def _images(seed: int, n: int) -> np.ndarray:
 def _forward(model, arrays, x, train=True) -> np.ndarray:
     import torch
 
-    from grader.torch_models import load_params_by_order
+    from grader.course.models import load_params_by_order
     load_params_by_order(model, arrays)
     model.train(train)
     with torch.no_grad():
@@ -95,14 +95,15 @@ def _check_oracle(init_arrays) -> None:
     """The grader's numpy D and G (grader/trusted_gan.py) must match the course architectures."""
     import torch
 
-    from grader import gan_config, trusted_gan
-    from grader.torch_models import load_params_by_order
+    from grader.course import gan as gan_config
+    from grader.oracle import gan as trusted_gan
+    from grader.course.models import load_params_by_order
     for name, sizes, fwd in (("discriminator", gan_config.D_SIZES, trusted_gan.discriminator),
                              ("generator", gan_config.g_sizes(NOISE_DIM), trusted_gan.generator)):
         model = reference_model(name, NOISE_DIM)
         shapes = param_layout(model)[0]
         if shapes != gan_config.linear_shapes(sizes):
-            raise AssertionError(f"grader.gan_config's {name} shapes differ from the course architecture")
+            raise AssertionError(f"grader.course.gan's {name} shapes differ from the course architecture")
         params = init_arrays(shapes, 7)
         load_params_by_order(model, params)
         x = np.random.RandomState(8).uniform(-1, 1, (16, sizes[0])).astype(np.float32)
@@ -110,13 +111,13 @@ def _check_oracle(init_arrays) -> None:
             want = model(torch.from_numpy(x)).double().numpy().reshape(16, -1)
         got = fwd(params, x).reshape(16, -1)
         if not np.allclose(got, want, rtol=1e-4, atol=1e-5):  # float32 torch vs float64 numpy
-            raise AssertionError(f"grader.trusted_gan.{fwd.__name__} differs from the course's {name}")
+            raise AssertionError(f"grader.oracle.gan.{fwd.__name__} differs from the course's {name}")
 
 
 def build(ref) -> list[Case]:
     import torch
     gan = importlib.import_module(ref.__name__ + ".gan_pytorch")
-    from grader.gan_helpers import init_arrays
+    from grader.inworker.gan import init_arrays
     out: list[Case] = []
     torch_threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the worker runs one thread: same summation order
@@ -141,7 +142,7 @@ def build(ref) -> list[Case]:
                 raise AssertionError(f"reference {fn} has {got} parameters, the notebook says {count}")
             shapes, _ = param_layout(model)
             if shapes != param_layout(reference_model(fn, nd or NOISE_DIM))[0]:
-                raise AssertionError(f"grader.cases_gan.reference_model({fn!r}) differs from the reference")
+                raise AssertionError(f"grader.fixturegen.gan.reference_model({fn!r}) differs from the reference")
             add(f"{fn}_params", "notebook", {}, {"count": count}, None,
                 {"noise_dim": nd}, f"the notebook's test: {fn}({'' if nd is None else nd}) has {count} parameters")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.fixtures import Case
+from grader.engine.cases import Case
 
 NOTEBOOK_VOCAB = {"<NULL>": 0, "cat": 2, "dog": 3}
 SAMPLE_VOCAB = {w: i for i, w in enumerate(["<NULL>", "<START>", "<END>", "<UNK>", "a", "cat", "dog", "on",

@@ -14,8 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grader import rubric as rubric_mod
-from grader import staging
+from grader.engine import rubric as rubric_mod
+from grader.engine import staging
 from grader.paths import CHECKS, ROOT
 
 NEEDED = (("numpy", "numpy"), ("h5py", "h5py"), ("yaml", "pyyaml"), ("pytest", "pytest"))

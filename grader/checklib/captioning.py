@@ -4,13 +4,13 @@ from __future__ import annotations
 import numpy as np
 
 try:  # the grader's own forward pass; the student pre-check ships without it
-    from grader import trusted_captioning
+    from grader.oracle import captioning as trusted_captioning
 except ImportError:
     trusted_captioning = None
-from grader.checklib import once
-from grader.compare import CheckFailure, as_array, check_close, fail
-from grader.sandbox import WorkerError
-from grader.student import describe_worker_error
+from grader.checklib.common import once
+from grader.checklib.compare import CheckFailure, as_array, check_close, fail
+from grader.sandbox.client import WorkerError
+from grader.sandbox.student import describe_worker_error
 
 MODEL_FILE = "classifiers/rnn.py"
 # Loss against the fixtures: the notebook reports differences ~2.6e-12 on a loss
@@ -182,7 +182,7 @@ def _own_loss(student, params, features, captions, cell_type) -> float:
 
 
 def check_overfit(student, cell_type: str):
-    from grader.synthetic_coco import OVERFIT_CONFIG
+    from grader.course.coco_synth import OVERFIT_CONFIG
     cfg = dict(OVERFIT_CONFIG[cell_type])
     student.require(MODEL_FILE)
     data_dir = str(__import__("pathlib").Path(student.report.stage_dir) / "datasets" / "coco_synth")

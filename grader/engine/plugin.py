@@ -1,6 +1,6 @@
 """pytest plugin that turns grader/checks/ into a grading run.
 
-Loaded with ``-p grader.plugin --ag-run RUN.json``.  It maps each collected
+Loaded with ``-p grader.engine.plugin --ag-run RUN.json``.  It maps each collected
 check to its rubric test, gives the checks a ``student`` fixture (the sandboxed
 submission), sets each check's call timeout from the rubric, records per-check
 feedback and the student's captured output, and (in the controlling process,
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from grader import rubric as rubric_mod
-from grader.compare import CheckFailure
-from grader.sandbox import InternalError, Sandbox, WorkerError
-from grader.staging import StageReport
-from grader.student import Student, describe_worker_error
+from grader.engine import rubric as rubric_mod
+from grader.checklib.compare import CheckFailure
+from grader.sandbox.client import InternalError, Sandbox, WorkerError
+from grader.engine.staging import StageReport
+from grader.sandbox.student import Student, describe_worker_error
 
 ENTRY_KEY = pytest.StashKey()
 
@@ -65,7 +65,7 @@ def pytest_configure(config):
         config._ag_rubric = rubric_mod.load(config._ag_cfg["rubric"]).select(config._ag_cfg.get("questions"))
         config._ag_torch_questions = {q.id: q.needs_torch for q in config._ag_rubric.questions}
         config._ag_outcomes = {}
-        from grader import fixtures as fx
+        from grader.engine import cases as fx
         fx.set_dir(config._ag_cfg["fixtures"])
 
 
@@ -161,8 +161,8 @@ _CONFIG = [None]
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session):
     _CONFIG[0] = session.config
-    # per-run state: grading twice in one process (grader.run.grade as a library) starts clean
-    from grader import checklib
+    # per-run state: grading twice in one process (grader.engine.grade.grade as a library) starts clean
+    from grader.checklib import common as checklib
     checklib._memo.clear()
     _last_module[0] = None
 

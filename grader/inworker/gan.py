@@ -1,12 +1,12 @@
 """Grader code for Q5 (GANs) that runs *inside* the worker, beside the student's.
 
-Imported by the zygote before it drops privileges (grader.worker.TORCH_HELPERS);
+Imported by the zygote before it drops privileges (grader.sandbox.worker.TORCH_HELPERS);
 reads no grader file at call time.  Everything it returns is untrusted (student
 code ran in this process): the checks in grader/checks/test_q5_gan.py compare
 it with fixtures or recompute the verdict in the grader's own process.
 
 The student's module is ``deeplearning.gan_pytorch`` (a ``gan_pytorch.py``
-file, or one assembled from a 2019 notebook by grader.notebook).  Two course
+file, or one assembled from a 2019 notebook by grader.engine.notebook).  Two course
 signatures are accepted and told apart with ``inspect`` here, in the worker:
 
 - 2019 notebook: ``discriminator()``, ``generator(noise_dim=NOISE_DIM)``,
@@ -29,9 +29,9 @@ import numpy as np
 import torch
 
 # Imported here, while the zygote can still read the grader's files (never at call time).
-from grader.torch_models import load_params_by_order, seeded_params
-from grader.gan_config import stroke_images  # noqa: F401  (re-exported for the worker)
-from grader.worker_helpers import signature_info
+from grader.course.models import load_params_by_order, seeded_params
+from grader.course.gan import stroke_images  # noqa: F401  (re-exported for the worker)
+from grader.inworker.compat import signature_info
 
 MODULE = "deeplearning.gan_pytorch"
 # The notebooks' global batch size: 2019 solutions hard-wire it into
@@ -44,7 +44,7 @@ NOTEBOOK_NOISE_DIM = 96
 def init_arrays(shapes, seed, offsets=None, scales=None) -> list:
     """Deterministic float32 weights for parameters of ``shapes`` (in order).
 
-    ``grader.torch_models.seeded_params`` draws (He-scaled weights, 0.05-std
+    ``grader.course.models.seeded_params`` draws (He-scaled weights, 0.05-std
     vectors), then ``offsets[i]`` is added to and ``scales[i]`` multiplies array
     i (e.g. BatchNorm weights get +1 so every channel keeps its sign and scale;
     a scale of 0 zeroes a layer)."""
@@ -283,7 +283,7 @@ def separation_logits(d_params, g_params) -> dict:
 
     Used only where the grader's own oracle is absent (the student pre-check):
     logits of D on held-out real images and on G's samples."""
-    from grader.gan_config import evaluation_data
+    from grader.course.gan import evaluation_data
     D, _ = build_model("discriminator")
     G, _ = build_model("generator", NOTEBOOK_NOISE_DIM)
     load_params_by_order(D, [np.asarray(a, dtype=np.float32) for a in d_params])

@@ -5,10 +5,10 @@ the starter placeholder, fails with a message saying exactly that.
 """
 from __future__ import annotations
 
-from grader.compare import CheckFailure, fail
+from grader.checklib.compare import CheckFailure, fail
 from grader.paths import PACKAGE, STUDENT_FILES
-from grader.sandbox import CallResult, Sandbox, StudentException, WorkerError
-from grader.staging import StageReport
+from grader.sandbox.client import CallResult, Sandbox, StudentException, WorkerError
+from grader.engine.staging import StageReport
 
 
 def module_name(staged_as: str) -> str:
@@ -56,9 +56,9 @@ class Student:
         return self.sandbox.call(mod, name, *args, label=label or name, **opts)
 
     def helper(self, name: str, *args, label: str, **opts) -> CallResult:
-        """Run one of grader.worker_helpers in the worker (on student objects)."""
+        """Run one of grader.inworker.compat in the worker (on student objects)."""
         opts.setdefault("timeout", self.timeout)
-        return self.sandbox.call("grader.worker_helpers", name, *args, label=label, **opts)
+        return self.sandbox.call("grader.inworker.compat", name, *args, label=label, **opts)
 
     def method(self, ref, *args, label: str, **opts) -> CallResult:
         opts.setdefault("timeout", self.timeout)

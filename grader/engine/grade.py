@@ -17,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader import rubric as rubric_mod
-from grader import staging
+from grader.engine import rubric as rubric_mod
+from grader.engine import staging
 from grader.paths import CHECKS, FIXTURES, QUESTION_FILES, ROOT, TEMPLATE
-from grader.results import build_results, score_tests, table, validate, write_results, zero_results
+from grader.engine.results import build_results, score_tests, table, validate, write_results, zero_results
 
 
 def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixtures: Path = FIXTURES,
@@ -56,12 +56,12 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
         internal = []
         if modules:
             if cfg["torch"] and jobs == 1:  # overlap torch's import with pytest's start-up
-                from grader import sandbox
+                from grader.sandbox import client as sandbox
                 sandbox.prestart_torch(Path(report.stage_dir), user, cfg["threads"])
             try:
                 internal += _run_pytest(modules, run_dir / "run.json", jobs)
             finally:
-                from grader import sandbox
+                from grader.sandbox import client as sandbox
                 sandbox.discard_prestarted()
         outcomes = json.loads((run_dir / "outcomes.json").read_text()) if (run_dir / "outcomes.json").exists() else {}
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -94,7 +94,7 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
 
 def _run_pytest(modules: list[str], run_json: Path, jobs: int) -> list[str]:
     import pytest
-    args = ["-p", "grader.plugin", "--ag-run", str(run_json), "-q", "--tb=no", "-p", "no:cacheprovider",
+    args = ["-p", "grader.engine.plugin", "--ag-run", str(run_json), "-q", "--tb=no", "-p", "no:cacheprovider",
             "--rootdir", str(ROOT), "-c", os.devnull, "--no-header", "-W", "ignore::DeprecationWarning"]
     args += ["-n", str(jobs)] if jobs > 1 else ["-p", "no:xdist"]
     buf = io.StringIO()
@@ -151,7 +151,7 @@ def main(args) -> int:
     checking = args.command == "check"  # students: visible checks only, same table and feedback
     notes: list[str] = []
     if checking:
-        from grader import check
+        from grader.engine import precheck as check
         if not check.packages_present():
             return 2
     try:

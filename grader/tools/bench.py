@@ -87,7 +87,7 @@ def measure(cmd, sample=True):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m grader.bench", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m grader.tools.bench", description=__doc__)
     ap.add_argument("--rubric", default="cs231n_a3")
     ap.add_argument("--runs", type=int, default=5, help="timed runs")
     ap.add_argument("--memory-runs", type=int, default=2, help="extra runs that sample memory")

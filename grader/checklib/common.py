@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader import fixtures as fx
-from grader.compare import CheckFailure, check_close, fail, rel_error
-from grader.sandbox import WorkerError
-from grader.student import describe_worker_error
+from grader.engine import cases as fx
+from grader.checklib.compare import CheckFailure, check_close, fail, rel_error
+from grader.sandbox.client import WorkerError
+from grader.sandbox.student import describe_worker_error
 
 FLOAT32_RTOL, FLOAT32_ATOL = 1e-4, 1e-5  # float32 inputs: eps 1.2e-7 times ~10-100 accumulated ops
 
@@ -56,7 +56,7 @@ def is_float32(case) -> bool:
 def compare(name, got, expected, tol, case, hint=""):
     """check_close with the float32 criterion for float32 cases."""
     if is_float32(case):
-        from grader.compare import as_array
+        from grader.checklib.compare import as_array
         g = as_array(name, got)
         e = np.asarray(expected)
         if g.shape != e.shape:
@@ -108,7 +108,7 @@ def numeric_grad(student, staged_as, fn, args: list, wrt: int, douts: dict, h=1e
     except WorkerError as exc:
         raise CheckFailure(describe_worker_error(exc, label or fn)) from None
     grad = np.empty(x.size)
-    from grader.compare import as_array
+    from grader.checklib.compare import as_array
     for i in range(x.size):
         plus, minus = res.value[2 * i], res.value[2 * i + 1]
         total = 0.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.protocol import Opaque
+from grader.sandbox.protocol import Opaque
 
 
 class CheckFailure(Exception):

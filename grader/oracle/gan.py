@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.gan_config import D_SIZES, TRAINING, evaluation_data, g_sizes, linear_shapes, separation_scores
+from grader.course.gan import D_SIZES, TRAINING, evaluation_data, g_sizes, linear_shapes, separation_scores
 
 
 def _check(params, sizes, what):
