@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from grader.engine import notebook
+from grader.questions import FILES
 from grader.engine.staging import StagedFile, StageReport
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,7 +155,7 @@ def test_fill_finds_notebooks_by_content_and_only_for_missing_files(tmp_path):
     calls = [n for n in part.body if isinstance(n, ast.Expr)]
     assert not calls  # nothing is run: no run_a_gan(...), show_images(...), test_...()
     names = {n.name for n in part.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-    assert set(notebook.NOTEBOOK_FUNCTIONS["gan_pytorch.py"]) <= names
+    assert set(FILES["gan_pytorch.py"].notebook_functions) <= names
     assert not names & {"bce_loss", "Flatten", "Unflatten", "run_a_gan", "ChunkSampler"}
     assigned = {t.id for n in part.body if isinstance(n, ast.Assign) for t in n.targets}
     assert {"NOISE_DIM", "batch_size", "dtype"} <= assigned

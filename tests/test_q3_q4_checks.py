@@ -294,13 +294,13 @@ def test_numpy_squeezenet_is_the_workers_model():
 
 
 def test_helper_loop_is_the_provided_loop():
-    """grader.inworker.netvis_style.style_transfer_run with the reference's losses == the template's style_transfer."""
+    """grader.inworker.style.style_transfer_run with the reference's losses == the template's style_transfer."""
     import importlib
 
     import torch
 
     from grader.fixturegen import netvis_style as ct
-    from grader.inworker import netvis_style as th
+    from grader.inworker import style as th
     from grader.course import models as tm
     torch.set_num_threads(1)
     st = importlib.import_module("deeplearning.style_transfer")

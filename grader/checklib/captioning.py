@@ -7,10 +7,7 @@ try:  # the grader's own forward pass; the student pre-check ships without it
     from grader.oracle import captioning as trusted_captioning
 except ImportError:
     trusted_captioning = None
-from grader.checklib.common import once
 from grader.checklib.compare import CheckFailure, as_array, check_close, fail
-from grader.sandbox.client import WorkerError
-from grader.sandbox.student import describe_worker_error
 
 MODEL_FILE = "classifiers/rnn.py"
 # Loss against the fixtures: the notebook reports differences ~2.6e-12 on a loss
@@ -39,22 +36,16 @@ def _label(what: str, case) -> str:
 def _model(student, case, dtype="float64"):
     p = case.params
     params = {k[len("param_"):]: v for k, v in case.inputs.items() if k.startswith("param_")}
-    student.require(MODEL_FILE)
-    try:
-        return student.helper("make_captioning_model", p["word_to_idx"], p["input_dim"], p["wordvec_dim"],
-                              p["hidden_dim"], p["cell_type"], dtype, params, label=_label("CaptioningRNN", case)).ref
-    except WorkerError as exc:
-        fail(describe_worker_error(exc, _label("CaptioningRNN", case)))
+    return student.helper("captioning", "make_captioning_model", p["word_to_idx"], p["input_dim"],
+                          p["wordvec_dim"], p["hidden_dim"], p["cell_type"], dtype, params,
+                          label=_label("CaptioningRNN", case), needs=MODEL_FILE).ref
 
 
 def _loss_and_grads(student, case):
     def run():
         model = _model(student, case)
-        try:
-            res = student.method(model.attr("loss"), case.inputs["features"], case.inputs["captions"],
-                                 label=_label("CaptioningRNN.loss", case))
-        except WorkerError as exc:
-            fail(describe_worker_error(exc, _label("CaptioningRNN.loss", case)))
+        res = student.method(model.attr("loss"), case.inputs["features"], case.inputs["captions"],
+                             label=_label("CaptioningRNN.loss", case))
         v = res.value
         if not isinstance(v, (tuple, list)) or len(v) != 2:
             fail("CaptioningRNN.loss should return (loss, grads)")
@@ -62,7 +53,7 @@ def _loss_and_grads(student, case):
         if not isinstance(grads, dict):
             fail(f"CaptioningRNN.loss should return grads as a dict, got {type(grads).__name__}")
         return loss, grads, model
-    return once(("caption-loss", case.function, case.name), run)
+    return student.once(("caption-loss", case.function, case.name), run)
 
 
 def check_loss(student, case):
@@ -112,11 +103,8 @@ def check_model_gradient(student, case):
                 xp = x.copy().reshape(-1)
                 xp[i] += s * h
                 batch.append([model, k, xp.reshape(x.shape), features, captions])
-        try:
-            res = student.helper("loss_with_param", batch=batch, discard=True,
-                                 label=_label("CaptioningRNN.loss", case))
-        except WorkerError as exc:
-            fail(describe_worker_error(exc, _label("CaptioningRNN.loss", case)))
+        res = student.helper("captioning", "loss_with_param", batch=batch, discard=True,
+                             label=_label("CaptioningRNN.loss", case))
         vals = np.array([float(as_array("loss", r)) for r in res.value])
         num = ((vals[0::2] - vals[1::2]) / (2 * h)).reshape(x.shape)
         err = float(np.max(np.abs(num - analytic)) / max(np.max(np.abs(num)), 1e-8))
@@ -131,10 +119,7 @@ def check_sample(student, case):
     model = _model(student, case)
     feats = case.inputs["features"]
     max_len = case.params["max_length"]
-    try:
-        res = student.method(model.attr("sample"), feats, max_len, label=_label("CaptioningRNN.sample", case))
-    except WorkerError as exc:
-        fail(describe_worker_error(exc, _label("CaptioningRNN.sample", case)))
+    res = student.method(model.attr("sample"), feats, max_len, label=_label("CaptioningRNN.sample", case))
     got = as_array("captions", res.value)
     want = case.expected["captions"]
     if got.shape != want.shape:
@@ -171,12 +156,12 @@ def _own_loss(student, params, features, captions, cell_type) -> float:
     vocab = json.loads((Path(student.report.stage_dir) / "datasets" / "coco_synth" / "coco2014_vocab.json").read_text())
     input_dim, hidden_dim = params["W_proj"].shape
     try:
-        model = student.helper("make_captioning_model", vocab["word_to_idx"], int(input_dim),
+        model = student.helper("captioning", "make_captioning_model", vocab["word_to_idx"], int(input_dim),
                                int(params["W_embed"].shape[1]), int(hidden_dim), cell_type, "float64", params,
                                label=f"CaptioningRNN (cell_type={cell_type!r})").ref
         res = student.method(model.attr("loss"), features.astype(np.float64), captions, pick=[(0,)],
                              label=f"CaptioningRNN.loss (cell_type={cell_type!r})")
-    except WorkerError as exc:
+    except CheckFailure as exc:
         raise ValueError(f"your CaptioningRNN.loss failed on the trained parameters: {exc}") from None
     return float(np.asarray(as_array("loss", res.value[0]), dtype=np.float64))
 
@@ -184,12 +169,9 @@ def _own_loss(student, params, features, captions, cell_type) -> float:
 def check_overfit(student, cell_type: str):
     from grader.course.coco_synth import OVERFIT_CONFIG
     cfg = dict(OVERFIT_CONFIG[cell_type])
-    student.require(MODEL_FILE)
     data_dir = str(__import__("pathlib").Path(student.report.stage_dir) / "datasets" / "coco_synth")
-    try:
-        res = student.helper("train_captioning", data_dir, cell_type, cfg, label=f"training the {cell_type} model")
-    except WorkerError as exc:
-        fail(describe_worker_error(exc, f"training the {cell_type} captioning model"))
+    res = student.helper("captioning", "train_captioning", data_dir, cell_type, cfg,
+                         label=f"training the {cell_type} captioning model", needs=MODEL_FILE)
     v = res.value
     if not isinstance(v, dict) or not isinstance(v.get("params"), dict):
         fail("training did not produce model parameters")

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grader.checklib.common import compare, gradcheck_failure, numeric_grad, once, outputs, rel_error, run_student
-from grader.checklib.compare import as_array, fail
+from grader.checklib.compare import as_array, compare_case, fail, rel_error
 
 RNN_FILE = "rnn_layers.py"
 
@@ -87,13 +86,58 @@ BACKWARD = {
 }
 
 
+def outputs(value, n: int, fn: str):
+    """Unpack a tuple result of ``n`` values, failing clearly on the starter placeholder or a wrong arity."""
+    if value is None:
+        fail(f"{fn} returned None: not implemented yet")
+    if not isinstance(value, (tuple, list)) or len(value) != n:
+        got = f"{len(value)} values" if isinstance(value, (tuple, list)) else type(value).__name__
+        fail(f"{fn} should return {n} values, returned {got}")
+    return value
+
+
+def numeric_grad(student, staged_as, fn, args: list, wrt: int, douts: dict, h=1e-5, label=None):
+    """Centered-difference gradient of sum_k <out[k], douts[k]> w.r.t. args[wrt], from the student's forward.
+
+    ``douts`` maps output index -> upstream gradient.  Returns an array shaped like args[wrt]."""
+    x = np.asarray(args[wrt], dtype=np.float64)
+    batch = []
+    for i in range(x.size):
+        for sign in (1, -1):
+            xp = x.copy().reshape(-1)
+            xp[i] += sign * h
+            a = list(args)
+            a[wrt] = xp.reshape(x.shape)
+            batch.append(a)
+    picks = [(k,) for k in sorted(douts)]
+    res = student.call(staged_as, fn, batch=batch, pick=picks, discard=True, label=label or fn)
+    grad = np.empty(x.size)
+    for i in range(x.size):
+        plus, minus = res.value[2 * i], res.value[2 * i + 1]
+        total = 0.0
+        for j, k in enumerate(sorted(douts)):
+            p = as_array(f"{fn} output {k}", plus[j])
+            m = as_array(f"{fn} output {k}", minus[j])
+            if p.shape != np.shape(douts[k]):
+                fail(f"{fn} output {k} has shape {p.shape}, expected {np.shape(douts[k])}")
+            total += np.sum((p - m) * douts[k])
+        grad[i] = total / (2 * h)
+    return grad.reshape(x.shape)
+
+
+def gradcheck_failure(name: str, err: float, tol: float, hint: str = "") -> None:
+    if not err <= tol:
+        fail(f"{name}: relative error {err:.1e} between your backward pass and a numeric gradient of your "
+             f"forward pass, expected below {tol:.0e}" + (f"; {hint}" if hint else ""))
+
+
 def check_forward(student, fn: str, case):
     spec = FORWARD[fn]
     args = [case.inputs[a] for a in spec.args]
-    res = run_student(student, RNN_FILE, fn, *args)
+    res = student.call(RNN_FILE, fn, *args)
     vals = outputs(res.value, spec.n_out, fn)
     for i, name in enumerate(spec.outs):
-        compare(name, vals[i], case.expected[name], FORWARD_TOL, case)
+        compare_case(name, vals[i], case.expected[name], FORWARD_TOL, case)
 
 
 def _student_grads(student, fn: str, case):
@@ -102,20 +146,20 @@ def _student_grads(student, fn: str, case):
     fwd = FORWARD[spec.forward]
 
     def run():
-        f = run_student(student, RNN_FILE, spec.forward, *[case.inputs[a] for a in fwd.args])
+        f = student.call(RNN_FILE, spec.forward, *[case.inputs[a] for a in fwd.args])
         outputs(f.value, fwd.n_out, spec.forward)
         cache = f.ref[fwd.n_out - 1]
-        b = run_student(student, RNN_FILE, fn, *[case.inputs[d] for d in spec.douts], cache)
+        b = student.call(RNN_FILE, fn, *[case.inputs[d] for d in spec.douts], cache)
         if not spec.tuple_out:
             return {spec.grads[0]: b.value}
         vals = outputs(b.value, len(spec.grads), fn)
         return dict(zip(spec.grads, vals))
-    return once(("grads", fn, case.name), run)
+    return student.once(("grads", fn, case.name), run)
 
 
 def check_backward(student, fn: str, case, grad: str):
     got = _student_grads(student, fn, case)[grad]
-    compare(grad, got, case.expected[grad], BACKWARD_TOL, case, hint=HINTS.get((fn, grad), ""))
+    compare_case(grad, got, case.expected[grad], BACKWARD_TOL, case, hint=HINTS.get((fn, grad), ""))
 
 
 def check_gradient(student, fn: str, case, grad: str):
@@ -126,7 +170,7 @@ def check_gradient(student, fn: str, case, grad: str):
             else case.inputs[a] for a in fwd.args]
     wrt = fwd.args.index(spec.wrt[spec.grads.index(grad)])
     douts = {k: case.inputs[d] for d, k in zip(spec.douts, spec.dout_of)}
-    num = once(("numgrad", fn, case.name, grad),
+    num = student.once(("numgrad", fn, case.name, grad),
                lambda: numeric_grad(student, RNN_FILE, spec.forward, args, wrt, douts, label=spec.forward))
     if analytic.shape != num.shape:
         fail(f"{grad} has shape {analytic.shape}, expected {num.shape} (the shape of {spec.wrt[spec.grads.index(grad)]})")

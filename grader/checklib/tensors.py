@@ -1,22 +1,9 @@
-"""Grader-side helpers shared by the Q3 and Q4 checks (tensor results, error measures)."""
+"""Grader side: what the Q3/Q4 checks make of tensors the worker returned (as plain arrays), and the
+error measure for float32 results."""
 import numpy as np
 
 from grader.checklib.compare import fail
 from grader.sandbox.protocol import Opaque
-from grader.sandbox.client import WorkerError
-from grader.sandbox.student import describe_worker_error
-
-HELPERS = "grader.inworker.netvis_style"
-
-
-def call_helper(student, staged_as: str, fn: str, *args, label: str):
-    """Run grader.inworker.netvis_style.<fn>(student module, *args) in the worker; errors become feedback."""
-    mod = student.require(staged_as)
-    try:
-        return student.sandbox.call(HELPERS, fn, mod, *args, label=label, timeout=student.timeout).value
-    except WorkerError as exc:
-        fail(describe_worker_error(exc, label))
-
 
 def tensor_result(what: str, value) -> tuple:
     """(array, tensor metadata) of a returned torch Tensor, or a failure saying what came back instead."""

@@ -15,9 +15,10 @@ the loop's own losses.
 import numpy as np
 import pytest
 
-from grader.checklib.common import case_params
+from grader.engine import cases
+from grader.questions import FILES
 from grader.checklib.compare import fail
-from grader.checklib.tensors import call_helper, check_values, norm_error, tensor_result
+from grader.checklib.tensors import check_values, norm_error, tensor_result
 
 try:  # the grader's own recomputations (not in the pre-check bundle)
     from grader.oracle import squeezenet as oracle
@@ -25,6 +26,11 @@ except ImportError:
     oracle = None
 
 FILE = "network_visualization.py"
+
+
+def _helper(student, fn, *args, label):
+    """grader.inworker.netvis.<fn>(the student's module, *args) in the worker."""
+    return student.helper("netvis", fn, FILES[FILE].module, *args, label=label, needs=FILE).value
 
 # Saliency maps against the fixtures (float32, CPU).  Error measure:
 # max |got - expected| / max |expected| (norm_error below).  Measured on these
@@ -51,11 +57,11 @@ FOOLING_TIE = 1e-4
 
 
 # ---------------------------------------------------------------- saliency
-@pytest.mark.parametrize("case", case_params("compute_saliency_maps"))
+@cases.of("compute_saliency_maps")
 def test_saliency(student, case):
     name = student.resolve(FILE, "compute_saliency_maps")
     X, y = case.inputs["X"], case.inputs["y"]
-    value = call_helper(student, FILE, "saliency", name, X, y, case.params["model_seed"],
+    value = _helper(student, "saliency", name, X, y, case.params["model_seed"],
                         label="compute_saliency_maps(X, y, model)")
     got, _ = tensor_result("compute_saliency_maps", value)
     want = case.expected["saliency"]
@@ -80,13 +86,13 @@ def test_saliency(student, case):
 
 
 # ---------------------------------------------------------------- fooling images
-@pytest.mark.parametrize("case", case_params("make_fooling_image"))
+@cases.of("make_fooling_image")
 def test_fooling(student, case):
     name = student.resolve(FILE, "make_fooling_image")
     X = case.inputs["X"]
     target = int(case.inputs["target_y"])
     seed = case.params["model_seed"]
-    v = call_helper(student, FILE, "fooling", name, X, target, seed,
+    v = _helper(student, "fooling", name, X, target, seed,
                     label="make_fooling_image(X, target_y, model)")
     if not isinstance(v, dict) or "input_changed" not in v:
         fail("make_fooling_image could not be run (the worker returned no result)")
@@ -106,7 +112,7 @@ def test_fooling(student, case):
     if oracle is not None:
         scores = oracle.grader_scores(got, seed)
     else:  # pre-check bundle: the worker's copy of the model
-        scores, _ = tensor_result("the model", call_helper(student, FILE, "classify", got, seed,
+        scores, _ = tensor_result("the model", _helper(student, "classify", got, seed,
                                                            label="re-classifying the fooling image"))
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     pred = int(np.argmax(scores))
@@ -125,7 +131,7 @@ def test_fooling(student, case):
 
 
 # ---------------------------------------------------------------- class visualization
-@pytest.mark.parametrize("case", case_params("update_class_visulization"))
+@cases.of("update_class_visulization")
 def test_class_visualization_step(student, case):
     name = student.resolve(FILE, "update_class_visulization", "class_visualization_update_step")
     order = "cs182" if name == "update_class_visulization" else "cs231n"
@@ -133,7 +139,7 @@ def test_class_visualization_step(student, case):
     target, l2, lr = int(case.inputs["target_y"]), float(case.inputs["l2_reg"]), float(case.inputs["learning_rate"])
     label = ("update_class_visulization(model, target_y, l2_reg, learning_rate, img)" if order == "cs182"
              else "class_visualization_update_step(img, model, target_y, l2_reg, learning_rate)")
-    v = call_helper(student, FILE, "class_vis_step", name, order, img, target, l2, lr,
+    v = _helper(student, "class_vis_step", name, order, img, target, l2, lr,
                     case.params["model_seed"], label=label)
     if not isinstance(v, dict) or "img" not in v:
         fail(f"{name} could not be run (the worker returned no result)")

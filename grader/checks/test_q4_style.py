@@ -10,8 +10,9 @@ own float64 implementation of the losses (trusted_squeezenet.style_total_loss).
 import numpy as np
 import pytest
 
-from grader.checklib.common import case_params
-from grader.checklib.tensors import call_helper, check_values, norm_error, tensor_result
+from grader.engine import cases
+from grader.questions import FILES
+from grader.checklib.tensors import check_values, norm_error, tensor_result
 from grader.checklib.compare import fail
 
 try:  # the grader's own recomputations (not in the pre-check bundle)
@@ -20,6 +21,11 @@ except ImportError:
     oracle = None
 
 FILE = "style_transfer.py"
+
+
+def _helper(student, fn, *args, label):
+    """grader.inworker.style.<fn>(the student's module, *args) in the worker."""
+    return student.helper("style", fn, FILES[FILE].module, *args, label=label, needs=FILE).value
 
 # Tolerances (float32 on the CPU, as the course).  Error measure:
 # max |got - expected| / max |expected| (cases_torch.norm_error); for a scalar
@@ -61,11 +67,11 @@ def _loss_value(what, value, *, needs_grad=True):
 
 
 # ---------------------------------------------------------------- content loss
-@pytest.mark.parametrize("case", case_params("content_loss"))
+@cases.of("content_loss")
 def test_content_loss(student, case):
     name = student.resolve(FILE, "content_loss")
     i = case.inputs
-    v = call_helper(student, FILE, "content_loss", name, i["content_weight"], i["content_current"],
+    v = _helper(student, "content_loss", name, i["content_weight"], i["content_current"],
                     i["content_original"], label="content_loss(content_weight, content_current, content_original)")
     got = _loss_value("content_loss", v)
     check_values("content loss", got, case.expected["loss"], CONTENT_TOL, hidden=case.hidden, scalar=True,
@@ -74,13 +80,13 @@ def test_content_loss(student, case):
 
 
 # ---------------------------------------------------------------- Gram matrix
-@pytest.mark.parametrize("case", case_params("gram_matrix"))
+@cases.of("gram_matrix")
 def test_gram_matrix(student, case):
     name = student.resolve(FILE, "gram_matrix")
     feats = case.inputs["features"]
     normalize = case.params.get("normalize")
     call = "gram_matrix(features)" if normalize is None else f"gram_matrix(features, normalize={normalize})"
-    v = call_helper(student, FILE, "gram_matrix", name, feats, normalize, label=call)
+    v = _helper(student, "gram_matrix", name, feats, normalize, label=call)
     got, meta = tensor_result("gram_matrix", v)
     N, C, H, W = feats.shape
     want = case.expected["gram"]
@@ -106,14 +112,14 @@ def test_gram_matrix(student, case):
 
 
 # ---------------------------------------------------------------- style loss
-@pytest.mark.parametrize("case,weighting", case_params("style_loss", *STYLE_WEIGHTINGS))
+@cases.of("style_loss", weighting=STYLE_WEIGHTINGS)
 def test_style_loss(student, case, weighting):
     name = student.resolve(FILE, "style_loss")
     p = case.params
     layers = list(p["style_layers"])
     feats = {str(l): case.inputs[f"feat_{l}"] for l in layers}
     targets = [case.inputs[f"target_{i}"] for i in range(len(layers))]
-    v = call_helper(student, FILE, "style_loss", name, feats, layers, targets, list(p["style_weights"][weighting]),
+    v = _helper(student, "style_loss", name, feats, layers, targets, list(p["style_weights"][weighting]),
                     p["num_layers"], label="style_loss(feats, style_layers, style_targets, style_weights)")
     got = _loss_value("style_loss", v)
     check_values("style loss", got, case.expected[f"loss_{weighting}"], STYLE_TOL, hidden=case.hidden,
@@ -123,10 +129,10 @@ def test_style_loss(student, case, weighting):
 
 
 # ---------------------------------------------------------------- total variation
-@pytest.mark.parametrize("case", case_params("tv_loss"))
+@cases.of("tv_loss")
 def test_tv_loss(student, case):
     name = student.resolve(FILE, "tv_loss")
-    v = call_helper(student, FILE, "tv_loss", name, case.inputs["img"], case.inputs["tv_weight"],
+    v = _helper(student, "tv_loss", name, case.inputs["img"], case.inputs["tv_weight"],
                     label="tv_loss(img, tv_weight)")
     got = _loss_value("tv_loss", v)
     check_values("TV loss", got, case.expected["loss"], TV_TOL, hidden=case.hidden, scalar=True,
@@ -135,14 +141,14 @@ def test_tv_loss(student, case):
 
 
 # ---------------------------------------------------------------- style transfer run
-@pytest.mark.parametrize("case", case_params("style_transfer_run"))
+@cases.of("style_transfer_run")
 def test_style_transfer_run(student, case):
     names = {k: student.resolve(FILE, k) for k in ("content_loss", "gram_matrix", "style_loss", "tv_loss")}
     p = dict(case.params)
     content, style = case.inputs["content_img"], case.inputs["style_img"]
     loop = {k: p[k] for k in ("content_layer", "content_weight", "style_layers", "style_weights", "tv_weight",
                               "num_iterations")}
-    v = call_helper(student, FILE, "style_transfer_run", names, content, style, p["model_seed"], loop,
+    v = _helper(student, "style_transfer_run", names, content, style, p["model_seed"], loop,
                     label=f"style transfer ({p['num_iterations']} iterations of the provided loop with your "
                           "losses)")
     if not isinstance(v, dict):

@@ -41,13 +41,10 @@ try:  # the grader's own verdict; the student pre-check ships without it and ask
     from grader.oracle import gan as trusted_gan
 except ImportError:
     trusted_gan = None
-from grader.checklib.common import case_params
+from grader.engine import cases
 from grader.checklib.compare import CheckFailure, as_array, fail, rel_error
-from grader.sandbox.client import WorkerError
-from grader.sandbox.student import describe_worker_error
 
 GAN_FILE = "gan_pytorch.py"
-HELPERS = "grader.inworker.gan"
 
 FORWARD_TOL = 1e-4
 LOSS_TOL = 1e-5
@@ -78,14 +75,9 @@ FORWARD_HINTS = {
 
 
 # ------------------------------------------------------------------ plumbing
-def _helper(student, fn, *args, label, timeout=None):
-    """Run grader.inworker.gan.<fn> in the worker on the student's module."""
-    student.require(GAN_FILE)
-    try:
-        return student.sandbox.call(HELPERS, fn, *args, label=label,
-                                    timeout=timeout if timeout is not None else student.timeout).value
-    except WorkerError as exc:
-        fail(describe_worker_error(exc, label))
+def _helper(student, fn, *args, label):
+    """grader.inworker.gan.<fn>(*args) in the worker, on the student's module."""
+    return student.helper("gan", fn, *args, label=label, needs=GAN_FILE).value
 
 
 def _need(student, *names):
@@ -104,16 +96,13 @@ def _tensor(name, value, what="a torch tensor"):
 
 
 # ------------------------------------------------------------------ 5.1 sample_noise
-@pytest.mark.parametrize("case", case_params("sample_noise"))
+@cases.of("sample_noise")
 def test_sample_noise(student, case):
     _need(student, "sample_noise")
     b, d = case.params["batch_size"], case.params["dim"]
     label = f"sample_noise({b}, {d})"
-    try:
-        first = student.call(GAN_FILE, "sample_noise", b, d, label=label, seed=case.seed).value
-        second = student.call(GAN_FILE, "sample_noise", b, d, label=label).value
-    except WorkerError as exc:
-        fail(describe_worker_error(exc, label))
+    first = student.call(GAN_FILE, "sample_noise", b, d, label=label, seed=case.seed).value
+    second = student.call(GAN_FILE, "sample_noise", b, d, label=label).value
     z = _tensor(label, first, "a torch tensor (use torch.rand)")
     if z.shape != (b, d):
         fail(f"{label} has shape {tuple(z.shape)}, expected {(b, d)}")
@@ -159,22 +148,22 @@ def _check_params(student, builder, case):
              f"the architecture is {BUILDER_HINTS[builder]}")
 
 
-@pytest.mark.parametrize("case", case_params("discriminator_params"))
+@cases.of("discriminator_params")
 def test_discriminator_params(student, case):
     _check_params(student, "discriminator", case)
 
 
-@pytest.mark.parametrize("case", case_params("generator_params"))
+@cases.of("generator_params")
 def test_generator_params(student, case):
     _check_params(student, "generator", case)
 
 
-@pytest.mark.parametrize("case", case_params("build_dc_classifier_params"))
+@cases.of("build_dc_classifier_params")
 def test_dc_classifier_params(student, case):
     _check_params(student, "build_dc_classifier", case)
 
 
-@pytest.mark.parametrize("case", case_params("build_dc_generator_params"))
+@cases.of("build_dc_generator_params")
 def test_dc_generator_params(student, case):
     _check_params(student, "build_dc_generator", case)
 
@@ -216,22 +205,22 @@ def _check_forward(student, builder, case):
              f"{err:.1e} of the output's scale, expected below {FORWARD_TOL:.0e}; {FORWARD_HINTS[builder]}")
 
 
-@pytest.mark.parametrize("case", case_params("discriminator_forward"))
+@cases.of("discriminator_forward")
 def test_discriminator_forward(student, case):
     _check_forward(student, "discriminator", case)
 
 
-@pytest.mark.parametrize("case", case_params("generator_forward"))
+@cases.of("generator_forward")
 def test_generator_forward(student, case):
     _check_forward(student, "generator", case)
 
 
-@pytest.mark.parametrize("case", case_params("build_dc_classifier_forward"))
+@cases.of("build_dc_classifier_forward")
 def test_dc_classifier_forward(student, case):
     _check_forward(student, "build_dc_classifier", case)
 
 
-@pytest.mark.parametrize("case", case_params("build_dc_generator_forward"))
+@cases.of("build_dc_generator_forward")
 def test_dc_generator_forward(student, case):
     _check_forward(student, "build_dc_generator", case)
 
@@ -299,7 +288,7 @@ def _ls_hints(fn, got, want, arrays):
     return "use the scores directly: 0.5 * mean((D(x) - 1)^2) + 0.5 * mean(D(G(z))^2), and 0.5 * mean((D(G(z)) - 1)^2)"
 
 
-@pytest.mark.parametrize("case", case_params("gan_losses"))
+@cases.of("gan_losses")
 def test_gan_losses(student, case):
     _need(student, "discriminator_loss", "generator_loss")
     lr, lf = case.inputs["logits_real"], case.inputs["logits_fake"]
@@ -308,7 +297,7 @@ def test_gan_losses(student, case):
                   (lambda *a: "") if case.hidden else _gan_hints)
 
 
-@pytest.mark.parametrize("case", case_params("ls_losses"))
+@cases.of("ls_losses")
 def test_ls_losses(student, case):
     _need(student, "ls_discriminator_loss", "ls_generator_loss")
     sr, sf = case.inputs["scores_real"], case.inputs["scores_fake"]
@@ -318,7 +307,7 @@ def test_ls_losses(student, case):
 
 
 # ------------------------------------------------------------------ optimizer
-@pytest.mark.parametrize("case", case_params("get_optimizer"))
+@cases.of("get_optimizer")
 def test_get_optimizer(student, case):
     _need(student, "get_optimizer")
     info = _helper(student, "optimizer_info", label="get_optimizer(model)")

@@ -1,4 +1,4 @@
-"""Read fixture cases (inputs and expected outputs) from fixtures/*.h5.
+"""Fixture cases (inputs and expected outputs) from fixtures/*.h5, and how checks ask for them.
 
 Layout of each HDF5 file: ``/<function>/<case>/{inputs,expected}/<name>``
 datasets, and a JSON ``meta`` attribute on the case group with ``visibility``
@@ -16,6 +16,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
+import pytest
 
 from grader.paths import FIXTURES
 
@@ -70,20 +72,39 @@ def _load_all(fixtures_dir: str) -> dict[str, list[Case]]:
     return by_fn
 
 
-_DIR = [FIXTURES]
+def cases(function: str, fixtures_dir: Path | str = FIXTURES) -> list[Case]:
+    """Every case of ``function`` in ``fixtures_dir`` (visible first, then hidden; by name)."""
+    return list(_load_all(str(fixtures_dir)).get(function, []))
 
 
-def set_dir(path) -> None:
-    """Where cases() reads from in this process (the run's fixtures folder)."""
-    _DIR[0] = Path(path)
+def load_all(fixtures_dir: Path | str) -> dict[str, list[Case]]:
+    """function -> cases, read afresh (not cached): for comparing two folders."""
+    return _load_all.__wrapped__(str(fixtures_dir))
 
 
-def cases(function: str, fixtures_dir: Path | str | None = None) -> list[Case]:
-    return list(_load_all(str(fixtures_dir or _DIR[0])).get(function, []))
+def of(function: str, where=None, **parts):
+    """Mark a check to run once per fixture case of ``function`` (the run's fixtures folder).
+
+    ``@of("rnn_step_backward", grad=("dx", "dh0"))`` parametrizes ``case`` and
+    ``grad`` (ids ``<case>-<grad>``); ``where(case)`` filters.  Hidden case ids
+    start with ``hidden``, which the rubric keys on.  The grading plugin
+    expands the mark (``pytest_generate_tests``)."""
+    return pytest.mark.cases(function, where=where, parts=parts)
 
 
-def has_hidden(fixtures_dir: Path | str = FIXTURES) -> bool:
-    return (Path(fixtures_dir) / "hidden.h5").exists()
+def params(function: str, fixtures_dir, where=None, parts: dict | None = None) -> tuple[list[str], list]:
+    """(argnames, pytest params) for ``of(...)``: one param per case, times each part value."""
+    (name, values), = parts.items() if parts else ((None, None),)
+    argnames = ["case"] + ([name] if name else [])
+    out = []
+    for c in cases(function, fixtures_dir):
+        if where is not None and not where(c):
+            continue
+        if name:
+            out += [pytest.param(c, v, id=f"{c.name}-{v}") for v in values]
+        else:
+            out.append(pytest.param(c, id=c.name))
+    return argnames, out
 
 
 def write_cases(path: Path, case_list: list[Case]) -> None:

@@ -19,7 +19,10 @@ from pathlib import Path
 
 from grader.engine import rubric as rubric_mod
 from grader.engine import staging
-from grader.paths import CHECKS, FIXTURES, QUESTION_FILES, ROOT, TEMPLATE
+from grader.engine.runconfig import RunConfig
+from grader.paths import CHECKS, FIXTURES, ROOT, TEMPLATE
+from grader.questions import QUESTIONS
+from grader.sandbox.client import Sandbox
 from grader.engine.results import build_results, score_tests, table, validate, write_results, zero_results
 
 
@@ -32,47 +35,32 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
     except staging.StagingError as exc:
         return zero_results(rub, f"Your submission could not be read: {exc}", time.time() - t0), []
     base = Path(report.stage_dir).parent
+    run_dir = Path(tempfile.mkdtemp(prefix="ag-run-"))
     try:
-        hidden_total = sum(1 for q in rub.questions if (CHECKS / f"test_{q.module}.py").exists()
-                           for e in q.entries if e.cases == "hidden")
+        hidden_total = sum(1 for q in rub.questions if q.has_checks for e in q.entries if e.cases == "hidden")
         has_hidden = (fixtures / "hidden.h5").exists()
         if not has_hidden:  # the student pre-check bundle: hidden tests are not part of this run
-            rub = rubric_mod.Rubric(rub.name, rub.title, rub.total,
-                                    [rubric_mod.Question(q.id, q.title, q.points, q.module,
-                                                         [e for e in q.entries if e.cases != "hidden"], q.needs_torch)
-                                     for q in rub.questions], rub.time_budget_s, rub.path)
-        run_dir = Path(tempfile.mkdtemp(prefix="ag-run-"))
-        (run_dir / "stage.json").write_text(report.to_json())
-        cfg = {
-            "stage_report": str(run_dir / "stage.json"), "rubric": rub.path,
-            "questions": [q.id for q in rub.questions], "fixtures": str(fixtures),
-            "deadline_epoch": t0 + rub.time_budget_s, "user": user, "outcomes": str(run_dir / "outcomes.json"),
-            "threads": int(os.environ.get("AUTOGRADER_THREADS", "1")),
-            "torch": any(q.needs_torch and (CHECKS / f"test_{q.module}.py").exists() for q in rub.questions),
-        }
-        (run_dir / "run.json").write_text(json.dumps(cfg))
-        modules = sorted({str(CHECKS / f"test_{q.module}.py") for q in rub.questions
-                          if (CHECKS / f"test_{q.module}.py").exists()})
+            rub = rub.without_hidden()
+        rub = rub.replace([q for q in rub.questions if q.has_checks])  # questions without checks are not listed
+        specs = [QUESTIONS[q.id] for q in rub.questions if q.id in QUESTIONS]
+        cfg = RunConfig(stage=report, rubric=rub.path, questions=[q.id for q in rub.questions],
+                        fixtures=str(fixtures), deadline_epoch=t0 + rub.time_budget_s,
+                        outcomes=str(run_dir / "outcomes.json"), user=user,
+                        threads=int(os.environ.get("AUTOGRADER_THREADS", "1")),
+                        torch=any(q.needs_torch for q in rub.questions),
+                        numpy_inworker=sorted({m for s in specs if not s.torch for m in s.inworker}),
+                        torch_inworker=sorted({m for s in specs if s.torch for m in s.inworker}))
+        (run_dir / "run.json").write_text(cfg.to_json())
         internal = []
-        if modules:
-            if cfg["torch"] and jobs == 1:  # overlap torch's import with pytest's start-up
-                from grader.sandbox import client as sandbox
-                sandbox.prestart_torch(Path(report.stage_dir), user, cfg["threads"])
-            try:
-                internal += _run_pytest(modules, run_dir / "run.json", jobs)
-            finally:
-                from grader.sandbox import client as sandbox
-                sandbox.discard_prestarted()
-        outcomes = json.loads((run_dir / "outcomes.json").read_text()) if (run_dir / "outcomes.json").exists() else {}
-        shutil.rmtree(run_dir, ignore_errors=True)
-        # questions without checks yet are absent, never listed as passing
-        present = {q.id for q in rub.questions if (CHECKS / f"test_{q.module}.py").exists()}
-        rub = rubric_mod.Rubric(rub.name, rub.title, rub.total, [q for q in rub.questions if q.id in present],
-                                rub.time_budget_s, rub.path)
+        if rub.questions:
+            internal += _run_pytest(sorted({str(CHECKS / f"test_{q.module}.py") for q in rub.questions}),
+                                    run_dir / "run.json", cfg, jobs)
+        outcomes_path = Path(cfg.outcomes)
+        outcomes = json.loads(outcomes_path.read_text()) if outcomes_path.exists() else {}
         tests, notes = score_tests(rub, outcomes)
         internal += notes
         lines = [f"Graded with rubric {rub.name} ({rub.title})."]
-        graded_files = {f for q in rub.questions for f in QUESTION_FILES.get(q.id, ())}
+        graded_files = {f for s in specs for f in s.files}
         for name, sf in sorted(report.files.items()):
             if name not in graded_files:
                 continue
@@ -89,17 +77,29 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
                          "should look at this run.")
         return build_results(tests, "\n".join(lines), time.time() - t0), internal
     finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _run_pytest(modules: list[str], run_json: Path, jobs: int) -> list[str]:
+def _run_pytest(modules: list[str], run_json: Path, cfg: RunConfig, jobs: int) -> list[str]:
     import pytest
-    args = ["-p", "grader.engine.plugin", "--ag-run", str(run_json), "-q", "--tb=no", "-p", "no:cacheprovider",
+
+    from grader.engine import plugin
+    args = ["-p", plugin.__name__, "--ag-run", str(run_json), "-q", "--tb=no", "-p", "no:cacheprovider",
             "--rootdir", str(ROOT), "-c", os.devnull, "--no-header", "-W", "ignore::DeprecationWarning"]
     args += ["-n", str(jobs)] if jobs > 1 else ["-p", "no:xdist"]
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = pytest.main(args + modules)
+    sandbox = None
+    if jobs == 1:  # one process runs every check: start the worker (and torch's import) before pytest starts
+        sandbox = Sandbox(Path(cfg.stage.stage_dir), torch=cfg.torch, user=cfg.user, threads=cfg.threads,
+                          deadline=time.monotonic() + (cfg.deadline_epoch - time.time()),
+                          inworker={False: tuple(cfg.numpy_inworker), True: tuple(cfg.torch_inworker)})
+    try:
+        with contextlib.redirect_stdout(buf):
+            code = pytest.main(args + modules, plugins=[plugin.SandboxHandoff(sandbox)] if sandbox else [])
+    finally:
+        if sandbox is not None:
+            sandbox.close()
     if code not in (0, 1, 5):  # 1: some checks failed (normal); others: pytest itself failed
         return [f"pytest exited with status {int(code)}:\n{buf.getvalue()[-3000:]}"]
     return []

@@ -49,26 +49,12 @@ import textwrap
 from pathlib import Path
 
 from grader.paths import END_MARKER, PACKAGE, START_MARKER, TEMPLATE
+from grader.questions import FILES
 
-# The student-written functions of each file that a notebook may define.
-NOTEBOOK_FUNCTIONS = {
-    "network_visualization.py": ("compute_saliency_maps", "make_fooling_image", "update_class_visulization",
-                                 "class_visualization_update_step", "create_class_visualization"),
-    "style_transfer.py": ("content_loss", "gram_matrix", "style_loss", "tv_loss"),
-    "gan_pytorch.py": ("sample_noise", "discriminator", "generator", "discriminator_loss", "generator_loss",
-                       "get_optimizer", "ls_discriminator_loss", "ls_generator_loss", "build_dc_classifier",
-                       "build_dc_generator"),
-}
 # Names that count as "the student wrote this" even though the template defines them as provided code
 # (2019: the class visualization step lived inside create_class_visualization).  Their notebook
 # definitions are still not used for those names; see _class_visualization_step.
 _STEP_NAMES = ("update_class_visulization", "class_visualization_update_step")
-# The module names a notebook may import the file under (self-imports are dropped).
-_SELF_MODULES = {
-    "network_visualization.py": ("network_visualization", "net_visualization_pytorch"),
-    "style_transfer.py": ("style_transfer", "style_transfer_pytorch"),
-    "gan_pytorch.py": ("gan_pytorch",),
-}
 DROPPED_IMPORTS = ("matplotlib", "IPython", "pylab", "seaborn", "ipywidgets", "google.colab", "tqdm.notebook")
 PURE_CALLS = {"torch.device", "torch.tensor", "torch.Tensor", "torch.FloatTensor", "torch.LongTensor",
               "torch.zeros", "torch.ones", "np.array", "np.asarray", "numpy.array", "numpy.asarray",
@@ -219,7 +205,7 @@ def _import_ok(node, staged_as: str) -> bool:
     for m in mods:
         if any(m == d or m.startswith(d + ".") for d in DROPPED_IMPORTS):
             return False
-        if m.split(".")[-1] in _SELF_MODULES.get(staged_as, ()):
+        if m.split(".")[-1] in FILES[staged_as].notebook_modules:
             return False
     return True
 
@@ -273,7 +259,7 @@ def _class_visualization_step(node, src: str) -> str | None:
 # ------------------------------------------------------------------ assembling a module
 def extract(cells: list[str], staged_as: str, template_src: str) -> tuple[str, dict]:
     """Notebook part of the module for ``staged_as`` and a summary of what was taken."""
-    wanted = NOTEBOOK_FUNCTIONS[staged_as]
+    wanted = FILES[staged_as].notebook_functions
     provided = _template_names(template_src) - set(wanted)
     if staged_as == "network_visualization.py":
         provided.add("create_class_visualization")  # provided in the template; its step is handled below
@@ -312,7 +298,7 @@ def extract(cells: list[str], staged_as: str, template_src: str) -> tuple[str, d
 
 
 def _score(cells: list[str], staged_as: str) -> int:
-    return len(_defined_functions(cells) & set(NOTEBOOK_FUNCTIONS[staged_as]))
+    return len(_defined_functions(cells) & set(FILES[staged_as].notebook_functions))
 
 
 def fill_from_notebooks(report, root, notebooks, pkg_dir, template: Path | None = None) -> None:
@@ -320,7 +306,7 @@ def fill_from_notebooks(report, root, notebooks, pkg_dir, template: Path | None 
     most of its functions (if any) and mark it ``origin="notebook"`` in the staging report."""
     root, pkg_dir = Path(root), Path(pkg_dir)
     template = Path(template) if template is not None else TEMPLATE
-    targets = [sf for sf in report.files.values() if sf.staged_as in NOTEBOOK_FUNCTIONS and sf.origin == "missing"]
+    targets = [sf for sf in report.files.values() if FILES[sf.staged_as].notebook_functions and sf.origin == "missing"]
     if not targets or not notebooks:
         return
     parsed = {Path(nb): code_cells(Path(nb)) for nb in sorted(notebooks, key=lambda p: str(p))}
@@ -364,7 +350,7 @@ def _fill_one(sf, parsed: dict, root: Path, pkg_dir: Path, template: Path) -> No
     if info["kept_from_template"]:
         note += "; provided code kept from the course's file: " + ", ".join(info["kept_from_template"])
     defined = _defined_functions(parsed[best])
-    missing = [f for f in NOTEBOOK_FUNCTIONS[sf.staged_as]
+    missing = [f for f in FILES[sf.staged_as].notebook_functions
                if f not in defined and f not in ("create_class_visualization", "class_visualization_update_step")]
     if info["step_from_inline"] or "class_visualization_update_step" in defined:
         missing = [f for f in missing if f != "update_class_visulization"]

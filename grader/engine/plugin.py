@@ -1,39 +1,51 @@
-"""pytest plugin that turns grader/checks/ into a grading run.
+"""The pytest plugin that turns ``grader/checks/`` into a grading run (grader side).
 
-Loaded with ``-p grader.engine.plugin --ag-run RUN.json``.  It maps each collected
-check to its rubric test, gives the checks a ``student`` fixture (the sandboxed
-submission), sets each check's call timeout from the rubric, records per-check
-feedback and the student's captured output, and (in the controlling process,
-xdist or not) writes every outcome to the run's outcomes file.  Scores are
-computed afterwards from those outcomes (grader/results.py).
+Loaded by ``engine.grade`` as ``-p grader.engine.plugin --ag-run RUN.json``.
+It maps each collected check to its rubric test (checks no rubric test selects
+are deselected), expands ``@cases.of(...)`` marks from the run's fixtures,
+gives the checks a ``student`` fixture (the sandboxed submission), sets each
+check's call timeout from the rubric, and records per check its outcome,
+feedback and the student's captured output.  The controlling process (xdist
+or not) writes the outcomes, each with its rubric test's name, to the run's
+outcomes file; ``engine.results`` scores them.
+
+Per-run state lives in ``config.stash`` (``RUN``), as pytest's own plugins keep
+theirs: grading twice in one process starts clean.
 """
 from __future__ import annotations
 
 import json
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from grader.engine import rubric as rubric_mod
 from grader.checklib.compare import CheckFailure
+from grader.engine import cases as cases_mod
+from grader.engine import rubric as rubric_mod
+from grader.engine.runconfig import RunConfig
 from grader.sandbox.client import InternalError, Sandbox, WorkerError
-from grader.engine.staging import StageReport
 from grader.sandbox.student import Student, describe_worker_error
 
-ENTRY_KEY = pytest.StashKey()
+
+@dataclass
+class RunState:
+    cfg: RunConfig
+    rubric: rubric_mod.Rubric
+    sandbox: Sandbox | None = None            # handed in by engine.grade (torch already importing), or made here
+    outcomes: dict = field(default_factory=dict)
+    last_module: str | None = None
+
+
+RUN = pytest.StashKey[RunState]()
+ENTRY = pytest.StashKey[rubric_mod.Entry]()
 
 
 def pytest_addoption(parser):
-    parser.addoption("--ag-run", default=None, help="grading run configuration (JSON), written by `python -m grader grade`")
-
-
-def _run_cfg(config) -> dict:
-    path = config.getoption("ag_run")
-    if not path:
-        raise pytest.UsageError("grader checks run only through `python -m grader grade` (no --ag-run given)")
-    return json.loads(Path(path).read_text())
+    parser.addoption("--ag-run", default=None,
+                     help="grading run configuration (JSON), written by `python -m grader grade`")
 
 
 def check_key(nodeid: str) -> tuple[str, str, str]:
@@ -47,7 +59,8 @@ def check_key(nodeid: str) -> tuple[str, str, str]:
     return module, func, params.rstrip("]")
 
 
-def entry_for(nodeid: str, rub) -> "rubric_mod.Entry | None":
+def entry_for(nodeid: str, rub: rubric_mod.Rubric) -> rubric_mod.Entry | None:
+    """The rubric test a check counts towards: same module, check name listed, case visibility matches."""
     module, func, params = check_key(nodeid)
     vis = "hidden" if params.startswith("hidden") else "visible"
     for q in rub.questions:
@@ -59,27 +72,54 @@ def entry_for(nodeid: str, rub) -> "rubric_mod.Entry | None":
     return None
 
 
+class SandboxHandoff:
+    """Passed to ``pytest.main(plugins=[...])`` by engine.grade: the run's sandbox, already started."""
+
+    def __init__(self, sandbox: Sandbox):
+        self.sandbox = sandbox
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_configure(self, config):
+        if RUN in config.stash:
+            config.stash[RUN].sandbox = self.sandbox
+
+
 def pytest_configure(config):
-    if config.getoption("ag_run"):
-        config._ag_cfg = _run_cfg(config)
-        config._ag_rubric = rubric_mod.load(config._ag_cfg["rubric"]).select(config._ag_cfg.get("questions"))
-        config._ag_torch_questions = {q.id: q.needs_torch for q in config._ag_rubric.questions}
-        config._ag_outcomes = {}
-        from grader.engine import cases as fx
-        fx.set_dir(config._ag_cfg["fixtures"])
+    config.addinivalue_line("markers", "cases(function, where, parts): one check per fixture case "
+                                       "(grader.engine.cases.of)")
+    path = config.getoption("ag_run")
+    if path:
+        cfg = RunConfig.from_json(Path(path).read_text())
+        config.stash[RUN] = RunState(cfg, rubric_mod.load(cfg.rubric).select(cfg.questions))
+
+
+def _state(config) -> RunState:
+    if RUN not in config.stash:
+        raise pytest.UsageError("grader checks run only through `python -m grader grade` (no --ag-run given)")
+    return config.stash[RUN]
+
+
+def pytest_generate_tests(metafunc):
+    mark = metafunc.definition.get_closest_marker("cases")
+    if mark is None:
+        return
+    function, = mark.args
+    argnames, params = cases_mod.params(function, _state(metafunc.config).cfg.fixtures, mark.kwargs.get("where"),
+                                        mark.kwargs.get("parts"))
+    metafunc.parametrize(argnames, params)
 
 
 def pytest_collection_modifyitems(session, config, items):
-    rub = getattr(config, "_ag_rubric", None)
-    if rub is None:
+    if RUN not in config.stash:
         return
+    rub = config.stash[RUN].rubric
     keep, drop = [], []
     for item in items:
         e = entry_for(item.nodeid, rub)
         if e is None:
             drop.append(item)
         else:
-            item.stash[ENTRY_KEY] = e
+            item.stash[ENTRY] = e
             keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
@@ -87,33 +127,31 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 @pytest.fixture(scope="session")
-def run_cfg(request) -> dict:
-    return request.config._ag_cfg
-
-
-@pytest.fixture(scope="session")
-def student(run_cfg):
-    report = StageReport.from_json(Path(run_cfg["stage_report"]).read_text())
-    left = run_cfg["deadline_epoch"] - time.time()
-    sb = Sandbox(Path(report.stage_dir), torch=bool(run_cfg.get("torch")), user=run_cfg.get("user"),
-                 threads=int(run_cfg.get("threads", 1)), deadline=time.monotonic() + left)
-    yield Student(sb, report)
-    sb.close()
-
-
-_last_module = [None]
+def student(request):
+    state = _state(request.config)
+    cfg = state.cfg
+    sb = state.sandbox
+    owned = sb is None
+    if owned:  # xdist worker, or a run without a prestarted sandbox
+        sb = Sandbox(Path(cfg.stage.stage_dir), torch=cfg.torch, user=cfg.user, threads=cfg.threads,
+                     deadline=time.monotonic() + (cfg.deadline_epoch - time.time()),
+                     inworker={False: tuple(cfg.numpy_inworker), True: tuple(cfg.torch_inworker)})
+    yield Student(sb, cfg.stage)
+    if owned:
+        sb.close()
 
 
 @pytest.fixture(autouse=True)
 def _per_check(request, student):
-    entry = request.node.stash.get(ENTRY_KEY, None)
+    state = _state(request.config)
+    entry = request.node.stash.get(ENTRY, None)
     student.timeout = entry.timeout if entry else None
     module = request.node.module.__name__
-    if _last_module[0] is not None and _last_module[0] != module:
+    if state.last_module is not None and state.last_module != module:
         student.sandbox.reset()  # each question starts in a fresh worker
-    _last_module[0] = module
+    state.last_module = module
     if entry is not None:
-        student.sandbox.use_torch(request.config._ag_torch_questions.get(entry.question, False))
+        student.sandbox.use_torch(state.rubric.question(entry.question).needs_torch)
     student.sandbox.begin_capture()
     yield
     out = student.sandbox.end_capture()
@@ -138,37 +176,38 @@ def pytest_runtest_makereport(item, call):
     return (yield)
 
 
-def pytest_runtest_logreport(report):
-    config = _CONFIG[0]
-    if config is None or not hasattr(config, "_ag_outcomes"):
-        return
-    rec = config._ag_outcomes.setdefault(report.nodeid, {"outcome": "passed", "props": []})
-    if report.failed:
-        rec["outcome"] = "failed" if report.when == "call" or rec["outcome"] != "error" else rec["outcome"]
-        if report.when != "call":
-            rec["outcome"] = "error"
-    elif report.skipped and rec["outcome"] == "passed":
-        rec["outcome"] = "skipped"
-    for k, v in report.user_properties:
-        if [k, v] not in rec["props"]:
-            rec["props"].append([k, v])
-    rec["duration"] = rec.get("duration", 0.0) + float(getattr(report, "duration", 0.0) or 0.0)
+class _Recorder:
+    """Collects every report in the controlling process (reports from xdist workers arrive here too)."""
 
+    def __init__(self, state: RunState):
+        self.state = state
 
-_CONFIG = [None]
+    def pytest_runtest_logreport(self, report):
+        state = self.state
+        rec = state.outcomes.get(report.nodeid)
+        if rec is None:
+            e = entry_for(report.nodeid, state.rubric)
+            _, func, params = check_key(report.nodeid)
+            rec = state.outcomes[report.nodeid] = {"entry": e.name if e else None,
+                                                   "label": f"{func}[{params}]" if params else func,
+                                                   "outcome": "passed", "props": []}
+        if report.failed:
+            rec["outcome"] = "failed" if report.when == "call" or rec["outcome"] != "error" else rec["outcome"]
+            if report.when != "call":
+                rec["outcome"] = "error"
+        elif report.skipped and rec["outcome"] == "passed":
+            rec["outcome"] = "skipped"
+        for k, v in report.user_properties:
+            if [k, v] not in rec["props"]:
+                rec["props"].append([k, v])
+        rec["duration"] = rec.get("duration", 0.0) + float(getattr(report, "duration", 0.0) or 0.0)
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        Path(self.state.cfg.outcomes).write_text(json.dumps(self.state.outcomes, indent=1))
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session):
-    _CONFIG[0] = session.config
-    # per-run state: grading twice in one process (grader.engine.grade.grade as a library) starts clean
-    from grader.checklib import common as checklib
-    checklib._memo.clear()
-    _last_module[0] = None
-
-
-def pytest_sessionfinish(session, exitstatus):
     config = session.config
-    if not hasattr(config, "_ag_outcomes") or hasattr(config, "workerinput"):
-        return  # xdist workers report to the controller, which writes the file
-    Path(config._ag_cfg["outcomes"]).write_text(json.dumps(config._ag_outcomes, indent=1))
+    if RUN in config.stash and not hasattr(config, "workerinput"):  # xdist workers report to the controller
+        config.pluginmanager.register(_Recorder(config.stash[RUN]), "grader-outcomes")

@@ -14,9 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grader.engine import rubric as rubric_mod
 from grader.engine import staging
-from grader.paths import CHECKS, ROOT
+from grader.paths import ROOT
 
 NEEDED = (("numpy", "numpy"), ("h5py", "h5py"), ("yaml", "pyyaml"), ("pytest", "pytest"))
 
@@ -70,15 +69,14 @@ def prepare(rub, fixtures: Path, submission: Path, notes: list[str]):
     cleanup: list[Path] = []
     torch_qs = [q for q in rub.questions if q.needs_torch]
     if torch_qs:
-        why = _torch_problem(try_import=any((CHECKS / f"test_{q.module}.py").exists() for q in torch_qs))
+        why = _torch_problem(try_import=any(q.has_checks for q in torch_qs))
         if why:
             ids = ", ".join(q.id for q in torch_qs)
             notes.append(f"NOTE: {ids} skipped: these questions need PyTorch and {why} in this Python "
                          f"({sys.executable}). To check them, install torch and torchvision "
                          f"({sys.executable} -m pip install torch torchvision) and run this again.")
-            rub = rubric_mod.Rubric(rub.name, rub.title, rub.total,
-                                    [q for q in rub.questions if not q.needs_torch], rub.time_budget_s, rub.path)
-    unchecked = [q.id for q in rub.questions if not (CHECKS / f"test_{q.module}.py").exists()]
+            rub = rub.replace([q for q in rub.questions if not q.needs_torch])
+    unchecked = [q.id for q in rub.questions if not q.has_checks]
     if unchecked:
         notes.append(f"NOTE: {', '.join(unchecked)} not checked here: this copy of the grader has no checks "
                      "for them; Gradescope grades them.")

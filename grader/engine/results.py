@@ -8,11 +8,10 @@ results.json follows Gradescope's specification: top-level ``score``,
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from grader.engine.plugin import check_key, entry_for
+from grader.engine.files import atomic_write
+
 
 OUTPUT_LIMIT = 6000  # characters of feedback per test
 STUDENT_OUTPUT_LIMIT = 1500
@@ -23,12 +22,14 @@ def _clip(text: str, n: int) -> str:
 
 
 def score_tests(rub, outcomes: dict) -> tuple[list[dict], list[str]]:
-    """One Gradescope test per rubric entry; returns (tests, internal error notes)."""
+    """One Gradescope test per rubric entry; returns (tests, internal error notes).
+
+    ``outcomes``: node id -> {"entry": rubric test name, "label", "outcome", "props", "duration"}
+    as the grading plugin records them."""
     by_entry: dict[str, list[tuple[str, dict]]] = {}
     for nodeid, rec in outcomes.items():
-        e = entry_for(nodeid, rub)
-        if e is not None:
-            by_entry.setdefault(e.name, []).append((nodeid, rec))
+        if rec.get("entry"):
+            by_entry.setdefault(rec["entry"], []).append((nodeid, rec))
     tests, internal = [], []
     for e in rub.entries():
         recs = sorted(by_entry.get(e.name, []), key=lambda r: r[0])
@@ -41,8 +42,7 @@ def score_tests(rub, outcomes: dict) -> tuple[list[dict], list[str]]:
         for nodeid, rec in recs:
             seconds += float(rec.get("duration", 0.0))
             props = dict((k, v) for k, v in rec["props"])
-            _, func, params = check_key(nodeid)
-            label = f"{func}[{params}]" if params else func
+            label = rec.get("label", nodeid)
             if rec["outcome"] == "passed":
                 passed += 1
                 lines.append(f"PASS {label}")
@@ -90,12 +90,7 @@ def build_results(tests: list[dict], output: str, execution_time: float) -> dict
 
 def write_results(results: dict, path: Path) -> None:
     """Atomic write: a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".results-", dir=str(path.parent))
-    with os.fdopen(fd, "w") as f:
-        json.dump(results, f, indent=2)
-    os.replace(tmp, path)
+    atomic_write(Path(path), json.dumps(results, indent=2).encode())
 
 
 def validate(results: dict) -> list[str]:

@@ -1,7 +1,8 @@
 """Rubrics: which checks make up which Gradescope test, for how many points.
 
 A rubric YAML lists questions; each question names its checks module
-(``grader/checks/test_<module>.py``) and its tests.  A test selects checks by
+(``grader/checks/test_<module>.py``; what the question needs, such as torch,
+comes from its declaration in ``grader.questions``) and its tests.  A test selects checks by
 the name of the check function (without ``test_``) and by the visibility of
 the fixture case they run (``visible`` cases, ``hidden`` ones, or ``any``);
 its points are split equally over the checks it selects, which gives partial
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from grader.paths import RUBRICS
+from grader.paths import CHECKS, RUBRICS
+from grader.questions import by_check_module
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
@@ -47,7 +49,15 @@ class Question:
     points: float
     module: str
     entries: list[Entry] = field(default_factory=list)
-    needs_torch: bool = False
+
+    @property
+    def needs_torch(self) -> bool:
+        spec = by_check_module(self.module)
+        return bool(spec and spec.torch)
+
+    @property
+    def has_checks(self) -> bool:
+        return (CHECKS / f"test_{self.module}.py").exists()
 
 
 @dataclass
@@ -63,6 +73,18 @@ class Rubric:
         for q in self.questions:
             yield from q.entries
 
+    def question(self, qid: str) -> Question:
+        return next(q for q in self.questions if q.id == qid)
+
+    def replace(self, questions: list[Question]) -> "Rubric":
+        """The same rubric over other questions (a selection, or questions with fewer tests)."""
+        return Rubric(self.name, self.title, self.total, questions, self.time_budget_s, self.path)
+
+    def without_hidden(self) -> "Rubric":
+        """Only the visible tests (the student pre-check: hidden cases are not shipped)."""
+        return self.replace([Question(q.id, q.title, q.points, q.module, [e for e in q.entries if e.cases != "hidden"])
+                             for q in self.questions])
+
     def select(self, questions: list[str] | None) -> "Rubric":
         if not questions:
             return self
@@ -72,8 +94,7 @@ class Rubric:
         if unknown:
             raise RubricError(f"unknown question(s) {', '.join(sorted(unknown))}; "
                               f"this rubric has {', '.join(q.id for q in self.questions)}")
-        return Rubric(self.name, self.title, self.total,
-                      [q for q in self.questions if q.id.upper() in wanted], self.time_budget_s, self.path)
+        return self.replace([q for q in self.questions if q.id.upper() in wanted])
 
 
 def available() -> list[str]:
@@ -101,8 +122,7 @@ def _parse(d: dict, path: str) -> Rubric:
     defaults = d.get("defaults", {})
     questions = []
     for qd in d["questions"]:
-        q = Question(qd["id"], qd["title"], float(qd["points"]), qd["module"],
-                     needs_torch=bool(qd.get("torch", False)))
+        q = Question(qd["id"], qd["title"], float(qd["points"]), qd["module"])
         for ed in qd["tests"]:
             hidden = bool(ed.get("hidden", False))
             vis = ed.get("visibility", defaults.get("hidden_visibility", "after_due_date") if hidden

@@ -10,19 +10,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import tempfile
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-from grader.paths import FIXTURES, PACKAGE, STUDENT_FILES, TEMPLATE
+from grader.engine import files
+from grader.paths import FIXTURES, PACKAGE, TEMPLATE
+from grader.questions import FILES
 
-MAX_ZIP_BYTES = 200 * 1024**2   # uncompressed total accepted from one upload
+MAX_ZIP_BYTES = 200 * 1024**2      # uncompressed total read from one upload
 MAX_ZIP_MEMBERS = 20000
-MAX_SOURCE_BYTES = 5 * 1024**2   # one .py / .ipynb file
-IGNORED_DIRS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git", ".venv", "venv", "env", ".env",
-                "site-packages", "node_modules"}
+MAX_NOTEBOOK_BYTES = 64 * 1024**2  # notebooks carry their output images; code is a tiny part of that
+MAX_MEMBER_BYTES = MAX_NOTEBOOK_BYTES
+MAX_SOURCE_BYTES = 5 * 1024**2     # one .py file (a graded one)
+SOURCE_SUFFIXES = (".py", ".ipynb", ".zip")
+IGNORED_DIRS = files.IGNORED_DIRS
 
 
 class StagingError(Exception):
@@ -57,35 +59,34 @@ class StageReport:
         f = self.files.get(staged_as)
         if f is None or f.origin in ("file", "notebook"):
             return None
-        names = " or ".join(STUDENT_FILES[staged_as])
+        names = FILES[staged_as].shown
         if f.origin == "unreadable":
             return f"{names} could not be read ({f.note}); these checks could not run"
         return f"{names} was not found in your submission; these checks could not run"
 
 
-def _safe_extract(zpath: Path, dest: Path):
-    try:
-        zf = zipfile.ZipFile(zpath)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise StagingError(f"{zpath.name} is not a readable zip file ({exc}); upload a .zip made by "
-                           "collectSubmission.sh or your files directly") from None
-    with zf:
-        infos = zf.infolist()
-        if len(infos) > MAX_ZIP_MEMBERS or sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
-            raise StagingError(f"{zpath.name} is too large to grade (over {MAX_ZIP_MEMBERS} files or "
-                               f"{MAX_ZIP_BYTES // 1024**2} MB uncompressed); leave data sets out of the upload")
-        for info in infos:
-            name = PurePosixPath(info.filename.replace("\\", "/"))
-            if info.is_dir() or name.is_absolute() or ".." in name.parts:
-                continue
-            if stat.S_ISLNK(info.external_attr >> 16):
-                continue  # never follow links out of the upload
-            if not name.suffix in (".py", ".ipynb", ".zip"):
-                continue
-            target = dest.joinpath(*name.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
+def _extract(zpath: Path, dest: Path, messages: list[str], shown: str, budget: int) -> int:
+    """Unpack the source files of an uploaded zip into ``dest`` (a new folder of ours); returns bytes written."""
+    got = files.safe_extract(zpath, dest, suffixes=SOURCE_SUFFIXES, max_total=budget,
+                             max_members=MAX_ZIP_MEMBERS, max_member=MAX_MEMBER_BYTES)
+    messages += [f"upload: {shown}/{line}" for line in got.skipped]
+    return got.bytes
+
+
+def _unpack_inner_zips(root: Path, messages: list[str], used: int) -> None:
+    """A zip inside the upload (assignment2.zip left in the folder, or zipped inside the zip): unpack each
+    once, into a new folder beside it (``root`` is ours: it holds no links)."""
+    for inner in sorted(p for p in root.rglob("*.zip") if files.is_regular(p)):
+        dest = inner.with_suffix("")
+        n = 1
+        while dest.exists() or dest.is_symlink():
+            dest, n = inner.with_name(f"{inner.stem}.{n}"), n + 1
+        dest.mkdir()
+        rel = inner.relative_to(root).as_posix()
+        try:
+            used += _extract(inner, dest, messages, rel, max(0, MAX_ZIP_BYTES - used))
+        except files.ZipUnreadable as exc:
+            messages.append(f"upload: {rel} was skipped: {exc}")
 
 
 def _walk_sources(root: Path) -> list[Path]:
@@ -96,11 +97,7 @@ def _walk_sources(root: Path) -> list[Path]:
             if fn.startswith(".") or fn.endswith("-checkpoint.py") or fn.endswith("-checkpoint.ipynb"):
                 continue
             p = Path(dirpath) / fn
-            try:  # regular files only: a named pipe called rnn_layers.py would block the read forever
-                regular = stat.S_ISREG(os.lstat(p).st_mode)
-            except OSError:
-                regular = False
-            if p.suffix in (".py", ".ipynb") and regular:
+            if p.suffix in (".py", ".ipynb") and files.is_regular(p):
                 found.append(p)
     return found
 
@@ -110,17 +107,18 @@ def _rank(rel: PurePosixPath, staged_as: str):
     parts = rel.parts[:-1]
     in_pkg = any(p in ("deeplearning", "cs231n") for p in parts)
     sub_ok = ("classifiers" in parts) if staged_as.startswith("classifiers/") else ("classifiers" not in parts)
-    name_rank = STUDENT_FILES[staged_as].index(rel.name)
+    name_rank = FILES[staged_as].names.index(rel.name)
     return (not sub_ok, not in_pkg, name_rank, len(parts), rel.as_posix())
 
 
 def find_student_files(root: Path) -> tuple[dict[str, StagedFile], list[str], list[Path]]:
     sources = _walk_sources(root)
-    files, messages = {}, []
-    for staged_as, names in STUDENT_FILES.items():
+    found, messages = {}, []
+    for staged_as, spec in FILES.items():
+        names = spec.names
         cands = [p for p in sources if p.name in names]
         if not cands:
-            files[staged_as] = StagedFile(staged_as)
+            found[staged_as] = StagedFile(staged_as)
             continue
         cands.sort(key=lambda p: _rank(PurePosixPath(p.relative_to(root).as_posix()), staged_as))
         best = cands[0]
@@ -136,9 +134,9 @@ def find_student_files(root: Path) -> tuple[dict[str, StagedFile], list[str], li
         if len(cands) > 1:
             others = ", ".join(c.relative_to(root).as_posix() for c in cands[1:4])
             messages.append(f"{staged_as}: used {rel}; also found {others} (ignored)")
-        files[staged_as] = sf
+        found[staged_as] = sf
     notebooks = [p for p in sources if p.suffix == ".ipynb"]
-    return files, messages, notebooks
+    return found, messages, notebooks
 
 
 def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = None,
@@ -147,38 +145,31 @@ def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = No
     submission = Path(submission)
     if not submission.exists():
         raise StagingError(f"{submission} does not exist; pass a submission folder or a .zip file")
+    if not (submission.is_dir() or submission.suffix.lower() == ".zip"):
+        raise StagingError(f"{submission.name} is neither a folder nor a .zip; upload your assignment "
+                           "folder's files or the zip made by collectSubmission.sh")
     base = Path(tempfile.mkdtemp(prefix="ag-stage-", dir=workdir))
     os.chmod(base, 0o755)
-    root = submission
-    if submission.is_file():
-        if submission.suffix.lower() != ".zip":
-            raise StagingError(f"{submission.name} is neither a folder nor a .zip; upload your assignment "
-                               "folder's files or the zip made by collectSubmission.sh")
-        root = base / "upload"
-        root.mkdir()
-        _safe_extract(submission, root)
-        # a zip inside the upload (e.g. assignment2.zip uploaded inside a folder zip): unpack it too
-        for inner in list(root.rglob("*.zip")):
-            try:
-                _safe_extract(inner, inner.with_suffix(""))
-            except StagingError:
-                pass
-    elif submission.is_dir():
-        inner = min(submission.rglob("*.zip"), default=None)
-        if inner is not None:  # e.g. assignment2.zip left inside the uploaded folder: unpack a copy
-            root = base / "upload"
-            shutil.copytree(submission, root, symlinks=True,
-                            ignore=shutil.ignore_patterns(*IGNORED_DIRS, "*.h5", "*.npz", "*.pt", "*.pth"))
-            try:
-                _safe_extract(inner, (root / inner.relative_to(submission)).with_suffix(""))
-            except StagingError:
-                pass
-    files, messages, notebooks = find_student_files(root)
+    # Everything is read from a copy of ours: regular files only, never through a link.
+    root = base / "upload"
+    root.mkdir()
+    unpack_messages: list[str] = []
+    if submission.is_dir():
+        used = files.copy_tree_regular(submission, root, suffixes=SOURCE_SUFFIXES, max_file=MAX_NOTEBOOK_BYTES)
+    else:
+        try:
+            used = _extract(submission, root, unpack_messages, submission.name, MAX_ZIP_BYTES)
+        except files.ZipUnreadable as exc:
+            shutil.rmtree(base, ignore_errors=True)
+            raise StagingError(f"{exc}; upload a .zip made by collectSubmission.sh or your files directly") from None
+    _unpack_inner_zips(root, unpack_messages, used)
+    found, messages, notebooks = find_student_files(root)
+    messages += unpack_messages
 
     stage_dir = base / "stage"
     pkg = stage_dir / PACKAGE
     tpl_pkg = template / PACKAGE
-    student_targets = set(STUDENT_FILES)
+    student_targets = set(FILES)
     for src in sorted(tpl_pkg.rglob("*.py")):
         rel = src.relative_to(tpl_pkg).as_posix()
         if rel in student_targets:
@@ -188,17 +179,17 @@ def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = No
         shutil.copyfile(src, dest)
     if datasets is not None and datasets.exists():  # training data for the overfit checks (not secret)
         shutil.copytree(datasets, stage_dir / "datasets" / datasets.name)
-    report = StageReport(str(stage_dir), files, messages)
-    for staged_as, sf in files.items():
+    report = StageReport(str(stage_dir), found, messages)
+    for staged_as, sf in found.items():
         if sf.origin == "file":
             dest = pkg / staged_as
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(root / sf.source, dest)
     from grader.engine import notebook  # Q3-Q5 code may live only in a notebook
     notebook.fill_from_notebooks(report, root, notebooks, pkg, template=template)
-    for staged_as, sf in files.items():
+    for staged_as, sf in found.items():
         if sf.origin == "missing":
-            report.messages.append(f"{staged_as}: no {' or '.join(STUDENT_FILES[staged_as])} in the submission")
+            report.messages.append(f"{staged_as}: no {FILES[staged_as].shown} in the submission")
         elif sf.origin == "unreadable":
             report.messages.append(f"{staged_as}: {sf.source} could not be read ({sf.note})")
     for p in stage_dir.rglob("*"):

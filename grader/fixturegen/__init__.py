@@ -1,14 +1,13 @@
 """``python -m grader fixtures [--check]``: build fixtures/ from reference/.
 
 Writes ``visible.h5`` and ``hidden.h5`` (cases from the builders in
-``grader.cases_*``), the synthetic captioning data set under ``coco_synth/``
+``grader/fixturegen/*.py``, one per question as grader.questions declares), the synthetic captioning data set under ``coco_synth/``
 and ``manifest.yaml`` (sha256 of every file, seeds, library versions).
 ``--check`` regenerates everything in a temporary folder and compares it with
 the committed files, within the tolerances below.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import platform
 import sys
@@ -19,7 +18,9 @@ import numpy as np
 import yaml
 
 from grader.engine import cases as fx
+from grader.engine.files import sha256_file
 from grader.paths import FIXTURES, REFERENCE
+from grader.questions import fixture_builders
 
 SYNTH_SEED = 2019
 # --check tolerances.  Same machine: regeneration is bit-identical.  Across
@@ -27,7 +28,6 @@ SYNTH_SEED = 2019
 # float32 (torch) results by ~1e-6; the bounds leave two orders of margin.
 RTOL64, ATOL64 = 1e-12, 1e-13
 RTOL32, ATOL32 = 1e-4, 1e-6
-BUILDERS = ("grader.fixturegen.rnn", "grader.fixturegen.netvis_style", "grader.fixturegen.gan")
 
 
 def _import_reference(reference: Path):
@@ -44,7 +44,7 @@ def generate(out_dir: Path, reference: Path = REFERENCE) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     ref = _import_reference(reference)
     all_cases = []
-    for modname in BUILDERS:
+    for modname in fixture_builders():
         try:
             mod = importlib.import_module(modname)
         except ModuleNotFoundError as exc:
@@ -61,7 +61,7 @@ def generate(out_dir: Path, reference: Path = REFERENCE) -> dict:
         "seeds": {"synthetic_coco": SYNTH_SEED,
                   "cases": {f"{c.function}/{c.name}": c.seed for c in sorted(all_cases, key=lambda c: (c.function, c.name))}},
         "versions": _versions(),
-        "files": {p.relative_to(out_dir).as_posix(): _sha256(p) for p in sorted(out_dir.rglob("*"))
+        "files": {p.relative_to(out_dir).as_posix(): sha256_file(p) for p in sorted(out_dir.rglob("*"))
                   if p.is_file() and p.name != "manifest.yaml"},
     }
     (out_dir / "manifest.yaml").write_text(yaml.safe_dump(manifest, sort_keys=True))
@@ -75,10 +75,6 @@ def _versions():
     if "torch" in sys.modules:
         v["torch"] = str(sys.modules["torch"].__version__)
     return v
-
-
-def _sha256(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
 def _close(a, b) -> bool:
@@ -106,7 +102,7 @@ def compare(committed: Path, fresh: Path) -> list[str]:
         p = committed / rel
         if not p.exists():
             problems.append(f"{rel}: listed in the manifest but missing")
-        elif _sha256(p) != sha:
+        elif sha256_file(p) != sha:
             problems.append(f"{rel}: sha256 differs from the manifest (edited by hand?)")
     fresh_manifest = yaml.safe_load((fresh / "manifest.yaml").read_text())
     if set(fresh_manifest["files"]) != set(manifest["files"]):
@@ -117,8 +113,8 @@ def compare(committed: Path, fresh: Path) -> list[str]:
     for fname in fx.FILES:
         if not (committed / fname).exists() or not (fresh / fname).exists():
             continue
-        old = fx._load_all.__wrapped__(str(committed))
-        new = fx._load_all.__wrapped__(str(fresh))
+        old = fx.load_all(committed)
+        new = fx.load_all(fresh)
         for fn in sorted(set(old) | set(new)):
             oc = {c.name: c for c in old.get(fn, [])}
             nc = {c.name: c for c in new.get(fn, [])}
@@ -137,7 +133,7 @@ def compare(committed: Path, fresh: Path) -> list[str]:
         break  # _load_all reads both files at once
     for rel in sorted(fresh_manifest["files"]):
         if rel.startswith("coco_synth/") and (committed / rel).exists():
-            if _sha256(committed / rel) != fresh_manifest["files"][rel]:
+            if sha256_file(committed / rel) != fresh_manifest["files"][rel]:
                 problems.append(f"{rel}: differs from a fresh generation")
     return problems
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.paths import ROOT
+from grader.questions import module_aliases
 from grader.sandbox import protocol
 from grader.sandbox.protocol import Ref
 
@@ -63,8 +64,7 @@ class InternalError(Exception):
 @dataclass
 class CallResult:
     value: object
-    ref: Ref | None
-    elapsed: float = 0.0
+    ref: Ref | None  # the returned value, kept in the worker (for methods of a returned object)
 
 
 @dataclass
@@ -76,6 +76,7 @@ class Sandbox:
     threads: int = 1
     deadline: float | None = None  # time.monotonic() value
     default_timeout: float = 30.0
+    inworker: dict = field(default_factory=dict)  # torch? -> grader.inworker modules its zygote imports
 
     def __post_init__(self):
         # Two zygotes: numpy-only questions fork from a light one at once, while the one that
@@ -89,20 +90,17 @@ class Sandbox:
         self._captured: list[str] | None = None
         self.spawned = 0
         self._uid = _uid_of(self.user)
-        pre = _PRESTARTED.pop(str(self.stage), None)
-        if pre is not None and self.torch:  # started by the run before pytest, same stage and user
-            self._workdir, self._zygotes[True] = pre
-        else:
-            self._workdir = _workdir_for(self._uid)
-            if self.torch:
-                self._zygote(True)  # start importing torch now, in the background
+        self._workdir = _workdir_for(self._uid)
+        if self.torch:
+            self._zygote(True)  # start importing torch now, in the background
 
     # ------------------------------------------------------------ processes
     def _zygote(self, with_torch: bool) -> "_Zygote":
         z = self._zygotes.get(with_torch)
         if z is None or z.proc.poll() is not None:
             cfg = {"stage": str(self.stage), "workdir": str(self._workdir), "torch": with_torch,
-                   "user": self.user, "limits": self.limits, "threads": self.threads}
+                   "user": self.user, "limits": self.limits, "threads": self.threads,
+                   "inworker": list(self.inworker.get(with_torch, ())), "aliases": module_aliases()}
             z = self._zygotes[with_torch] = _Zygote(cfg, self.threads, self._workdir)
         return z
 
@@ -245,20 +243,7 @@ class Sandbox:
             payload["discard"] = True
         head, value = self.request("call", payload, timeout, label=label or f"{name or 'the call'}")
         h = head.get("handle")
-        return CallResult(value, Ref(h) if isinstance(h, int) else None, float(head.get("elapsed", 0.0) or 0.0))
-
-    def get(self, ref: Ref, pick=None, timeout=None):
-        payload = {"ref": ref}
-        if pick is not None:
-            payload["pick"] = [list(p) for p in pick]
-        _, value = self.request("get", payload, timeout, label="reading a value")
-        return value
-
-    def set(self, ref: Ref, value, timeout=None):
-        self.request("set", {"ref": ref, "value": value}, timeout, label="setting a value")
-
-
-_PRESTARTED: dict[str, tuple] = {}
+        return CallResult(value, Ref(h) if isinstance(h, int) else None)
 
 
 def _uid_of(user):
@@ -276,21 +261,6 @@ def _workdir_for(uid) -> Path:
         import pwd
         os.chown(workdir, uid, pwd.getpwuid(uid).pw_gid)
     return workdir
-
-
-def prestart_torch(stage: Path, user: str | None = None, threads: int = 1, limits: dict | None = None) -> None:
-    """Start importing torch in a worker zygote now; the run's Sandbox for ``stage`` adopts it."""
-    workdir = _workdir_for(_uid_of(user))
-    cfg = {"stage": str(stage), "workdir": str(workdir), "torch": True, "user": user,
-           "limits": limits or dict(DEFAULT_LIMITS), "threads": threads}
-    _PRESTARTED[str(stage)] = (workdir, _Zygote(cfg, threads, workdir))
-
-
-def discard_prestarted() -> None:
-    while _PRESTARTED:
-        workdir, z = _PRESTARTED.popitem()[1]
-        z.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 class _Zygote:

@@ -1,32 +1,34 @@
-"""What a check sees of the submission: named student functions run in the sandbox.
+"""What a check sees of the submission: the student's functions, run in the sandbox.
 
-Wraps ``Sandbox`` with the staging report, so a missing file or function, or
-the starter placeholder, fails with a message saying exactly that.
+Grader side.  ``Student`` is the one way checks call into the worker: a student
+function (``call``), an in-worker helper of ``grader/inworker/`` (``helper``) or
+a method of an object the worker holds (``method``).  Each raises
+``CheckFailure`` with student-facing feedback when the call fails (an
+exception in the student's code, a hang, a crash, a missing file or function,
+the starter placeholder), so a check never handles worker errors itself.
 """
 from __future__ import annotations
 
 from grader.checklib.compare import CheckFailure, fail
-from grader.paths import PACKAGE, STUDENT_FILES
+from grader.questions import FILES
 from grader.sandbox.client import CallResult, Sandbox, StudentException, WorkerError
 from grader.engine.staging import StageReport
-
-
-def module_name(staged_as: str) -> str:
-    return PACKAGE + "." + staged_as[:-3].replace("/", ".")
 
 
 class Student:
     def __init__(self, sandbox: Sandbox, report: StageReport):
         self.sandbox = sandbox
         self.report = report
-        self.timeout: float | None = None
+        self.timeout: float | None = None  # the current check's per-call limit (from the rubric)
+        self._memo: dict = {}
 
+    # ------------------------------------------------------------ modules
     def require(self, staged_as: str) -> str:
         """Module name of a student file, or a failure that says it is missing / does not import."""
         msg = self.report.missing_message(staged_as)
         if msg:
             fail(msg)
-        mod = module_name(staged_as)
+        mod = FILES[staged_as].module
         try:
             self.sandbox.import_module(mod, timeout=self.timeout)
         except StudentException as exc:
@@ -46,26 +48,49 @@ class Student:
         for c in candidates:
             if c.split(".")[0] in names:
                 return c
-        fnames = " or ".join(STUDENT_FILES[staged_as])
-        fail(f"{fnames} does not define {' or '.join(candidates)}")
+        fail(f"{FILES[staged_as].shown} does not define {' or '.join(candidates)}")
 
+    # ------------------------------------------------------------ calls
     def call(self, staged_as: str, name: str, *args, label: str | None = None, **opts) -> CallResult:
+        """The student's ``name`` from ``staged_as`` on ``args`` (plain data or Refs)."""
         mod = self.require(staged_as)
         self.resolve(staged_as, name)
-        opts.setdefault("timeout", self.timeout)
-        return self.sandbox.call(mod, name, *args, label=label or name, **opts)
+        return self._run(mod, name, args, label or name, opts)
 
-    def helper(self, name: str, *args, label: str, **opts) -> CallResult:
-        """Run one of grader.inworker.compat in the worker (on student objects)."""
-        opts.setdefault("timeout", self.timeout)
-        return self.sandbox.call("grader.inworker.compat", name, *args, label=label, **opts)
+    def helper(self, module: str, fn: str, *args, label: str, needs: str | None = None, **opts) -> CallResult:
+        """``grader.inworker.<module>.<fn>(*args)`` in the worker (on the student's objects);
+        ``needs``: the student file it uses, so a missing or broken file is reported as such."""
+        if needs is not None:
+            self.require(needs)
+        return self._run(f"grader.inworker.{module}", fn, args, label, opts)
 
     def method(self, ref, *args, label: str, **opts) -> CallResult:
+        """A callable the worker holds (e.g. ``model.attr("loss")``)."""
+        return self._run(None, None, args, label, dict(opts, ref=ref))
+
+    def _run(self, module, name, args, label, opts) -> CallResult:
         opts.setdefault("timeout", self.timeout)
-        return self.sandbox.call(None, None, *args, ref=ref, label=label, **opts)
+        try:
+            return self.sandbox.call(module, name, *args, label=label, **opts)
+        except WorkerError as exc:
+            raise CheckFailure(describe_worker_error(exc, label)) from None
+
+    # ------------------------------------------------------------ per run
+    def once(self, key, thunk):
+        """Run ``thunk`` once per key in this grading run; replay its result or its failure."""
+        if key not in self._memo:
+            try:
+                self._memo[key] = ("ok", thunk())
+            except CheckFailure as exc:
+                self._memo[key] = ("err", exc)
+        kind, value = self._memo[key]
+        if kind == "err":
+            raise value
+        return value
 
 
 def describe_worker_error(exc: WorkerError, where: str = "") -> str:
+    """Student-facing text for a failed call."""
     if isinstance(exc, StudentException):
         if exc.kind == "exit":
             head = f"{where or 'your code'} called sys.exit(); never exit from library code"
@@ -75,6 +100,3 @@ def describe_worker_error(exc: WorkerError, where: str = "") -> str:
             head = f"{where or 'your code'} raised {exc.exc_type}: {exc}"
         return (head + ("\n" + exc.traceback if exc.traceback else "")).rstrip()
     return str(exc)
-
-
-__all__ = ["Student", "CheckFailure", "describe_worker_error", "module_name"]

@@ -62,6 +62,7 @@ import yaml
 
 import grader
 from grader.engine import rubric as rubric_mod
+from grader.engine.files import is_regular, sha256_file
 from grader.paths import FIXTURES, ROOT
 
 METADATA_NAMES = ("submission_metadata.yml", "submission_metadata.yaml")
@@ -250,7 +251,7 @@ def unreadable_reason(path: Path) -> str | None:
         dirnames[:] = [d for d in dirnames if d not in IGNORED]
         for fn in filenames:
             low = fn.lower()
-            if not _regular(Path(dirpath) / fn):
+            if not is_regular(Path(dirpath) / fn):
                 continue
             if low.endswith((".py", ".ipynb")):
                 sources.append(fn)
@@ -275,39 +276,18 @@ def unreadable_reason(path: Path) -> str | None:
     return None
 
 
-def _regular(p: Path) -> bool:
-    """A plain file (not a link, a named pipe or a device: opening those may block or leave the upload)."""
-    try:
-        return stat.S_ISREG(os.lstat(p).st_mode)
-    except OSError:
-        return False
-
-
-def _sha256_file(p: Path) -> str:
-    if not _regular(p):
-        return ""
-    h = hashlib.sha256()
-    try:
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    except OSError:
-        return ""
-    return h.hexdigest()
-
-
 def content_sha256(path: Path) -> str:
     """Fingerprint of what the grader can read from a submission (its .py, .ipynb and .zip files)."""
     h = hashlib.sha256()
     if path.is_file():
-        h.update(_sha256_file(path).encode())
+        h.update(sha256_file(path).encode())
     elif path.is_dir():
         for dirpath, dirnames, filenames in os.walk(path):
             dirnames.sort()
             for fn in sorted(filenames):
                 if fn.lower().endswith(SOURCE_SUFFIXES):
                     p = Path(dirpath) / fn
-                    h.update(p.relative_to(path).as_posix().encode() + b"\0" + _sha256_file(p).encode() + b"\n")
+                    h.update(p.relative_to(path).as_posix().encode() + b"\0" + sha256_file(p).encode() + b"\n")
     return h.hexdigest()
 
 
@@ -318,7 +298,7 @@ def code_sha256() -> str:
     for base in (ROOT / "grader", ROOT / "student_template"):
         for p in sorted(base.rglob("*")):
             if p.is_file() and p.suffix in (".py", ".yaml", ".yml") and "__pycache__" not in p.parts:
-                h.update(p.relative_to(ROOT).as_posix().encode() + b"\0" + _sha256_file(p).encode() + b"\n")
+                h.update(p.relative_to(ROOT).as_posix().encode() + b"\0" + sha256_file(p).encode() + b"\n")
     return h.hexdigest()
 
 
@@ -830,8 +810,8 @@ def run_batch(export: Path, out: Path, rub, jobs: int = 1, resume: bool = False,
         for w in warnings:
             print(f"warning: {w}", file=sys.stderr)
         manifest = fixtures / "manifest.yaml"
-        info = {"export": str(export), "jobs": jobs, "rubric_sha256": _sha256_file(Path(rub.path)),
-                "fixtures_sha256": _sha256_file(manifest) if manifest.is_file() else ""}
+        info = {"export": str(export), "jobs": jobs, "rubric_sha256": sha256_file(Path(rub.path)),
+                "fixtures_sha256": sha256_file(manifest) if manifest.is_file() else ""}
         stamp = {"grader_version": grader.__version__, "code_sha256": code_sha256(), "rubric": rub.name,
                  "rubric_sha256": info["rubric_sha256"], "fixtures_sha256": info["fixtures_sha256"]}
         if timeout is None:

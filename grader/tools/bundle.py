@@ -8,10 +8,10 @@ requirements and the rubrics.
 ``precheck`` -> ``dist/precheck.zip``, given to students: unpacked into their
 assignment folder, ``python precheck.py`` (or ``python -m grader check``) runs
 the visible checks with Gradescope's table and feedback.  It holds no hidden
-fixture, no fixture manifest (it lists the hidden cases' seeds), no mutant
-catalogue (reference fragments), no fixture generators, and none of the
-grader's own recomputations (``grader/trusted_*.py``: they are solution code);
-the checks import those optionally and fall back to the student's own code.
+fixture, no fixture manifest (it lists the hidden cases' seeds), and none of
+``grader/tools/`` (staff commands, the mutant catalogue), ``grader/fixturegen/``
+or ``grader/oracle/`` (the grader's own solution code: the checks import it
+optionally and fall back to the student's own code).
 
 Both zips are built from git-tracked files only (``git ls-files``), never from
 ``reference/`` or ``tests/``, and are byte-for-byte reproducible: sorted
@@ -51,21 +51,14 @@ GRADESCOPE_REQUIRED = ["setup.sh", "run_autograder", "requirements.txt", "grader
                        "student_template/deeplearning/__init__.py"]
 
 PRECHECK_INCLUDE = ["precheck.py", "grader/*", "student_template/*", "fixtures/visible.h5", "fixtures/coco_synth/*"]
-PRECHECK_EXCLUDE = [
-    "grader/mutants/*",        # the mutant catalogue: find/replace fragments of the reference solution
-    "grader/mutants.py",
-    "grader/fixturegen.py",    # fixture generation (imports reference/, builds hidden cases)
-    "grader/cases_*.py",       # fixture case builders: hidden shapes, seeds and edge cases
-    "grader/trusted_*.py",     # for the grader's own recomputations (solution code): import them optionally
-    "grader/template.py",      # staff tools, useless without reference/
-    "grader/bundle.py",
-    "grader/batch.py",
-    "grader/bench.py",
-    "grader/examples.py",      # builds examples/ from reference/ and the mutant catalogue
-    "*hidden*",                # belt and braces: nothing named hidden ever reaches students
-    "fixtures/manifest.yaml",
+PRECHECK_EXCLUDE = [  # by folder: what a role is, not a list of files
+    "grader/tools/*",          # staff commands (and the mutant catalogue: fragments of the reference solution)
+    "grader/fixturegen/*",     # fixture generation: imports reference/, builds the hidden cases
+    "grader/oracle/*",         # the grader's own solution code (checks import it optionally)
+    "*hidden*",                # hidden fixture data never reaches students
+    "fixtures/manifest.yaml",  # lists every case, hidden ones included, with their seeds
 ]
-PRECHECK_REQUIRED = ["precheck.py", "grader/__main__.py", "grader/cli.py", "grader/run.py",
+PRECHECK_REQUIRED = ["precheck.py", "grader/__main__.py", "grader/cli.py", "grader/engine/grade.py",
                      "grader/rubrics/cs182_hw2.yaml", "fixtures/visible.h5",
                      "student_template/deeplearning/__init__.py"]
 NEVER = ["reference/*", "tests/*", "*.pyc", "*.pyo", "*/__pycache__/*", "__pycache__/*", "dist/*", ".venv/*"]

@@ -12,7 +12,8 @@ import tempfile
 from pathlib import Path
 
 from grader.tools import mutants
-from grader.paths import REFERENCE, ROOT, STUDENT_FILES
+from grader.paths import REFERENCE, ROOT
+from grader.questions import FILES
 
 EXAMPLE = ROOT / "examples" / "buggy_submission"
 BUGS = ("rnn_backward_missing_dprev_h_carry", "word_embedding_backward_fancy_index_add",
@@ -35,7 +36,7 @@ def render() -> dict[str, bytes]:
             if src.count(m.find) != 1:
                 raise ValueError(f"mutant {name} does not apply to reference/")
             f.write_text(src.replace(m.find, m.replace))
-        files = {f"deeplearning/{rel}": (work / "deeplearning" / rel).read_bytes() for rel in STUDENT_FILES}
+        files = {f"deeplearning/{rel}": (work / "deeplearning" / rel).read_bytes() for rel in FILES}
     files["README.md"] = README.format(bugs=", ".join(BUGS)).encode()
     return files
 

@@ -22,11 +22,12 @@ from pathlib import Path
 
 import yaml
 
-from grader.paths import QUESTION_FILES, REFERENCE, ROOT, STUDENT_FILES
+from grader.paths import REFERENCE, ROOT
+from grader.questions import FILES, questions_of_file
 
 CATALOGUE = Path(__file__).resolve().parent
 # Which questions a patched file can affect (the questions graded for a mutant).
-FILE_QUESTIONS = {f: tuple(q for q, fs in QUESTION_FILES.items() if f in fs) for f in STUDENT_FILES}
+FILE_QUESTIONS = {f: questions_of_file(f) for f in FILES}
 
 
 @dataclass

@@ -1,0 +1,37 @@
+"""One grading run's configuration, handed from ``engine.grade`` to the pytest plugin.
+
+Written to a JSON file because pytest-xdist's worker processes read it too
+(``--ag-run FILE``); a typed object on both sides.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from grader.engine.staging import StageReport
+
+
+@dataclass
+class RunConfig:
+    stage: StageReport            # the staged submission
+    rubric: str                   # path of the rubric YAML
+    questions: list[str]          # question ids graded in this run
+    fixtures: str                 # fixtures folder (visible.h5, hidden.h5 when present)
+    deadline_epoch: float         # time.time() by which every check must be done
+    outcomes: str                 # where the controlling process writes the check outcomes (JSON)
+    user: str | None = None       # sandbox user (root only)
+    threads: int = 1              # torch/BLAS threads in the worker
+    torch: bool = False           # some graded question runs PyTorch code
+    numpy_inworker: list[str] = field(default_factory=list)  # grader.inworker modules of each zygote
+    torch_inworker: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["stage"] = json.loads(self.stage.to_json())
+        return json.dumps(d, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunConfig":
+        d = json.loads(text)
+        d["stage"] = StageReport.from_json(json.dumps(d["stage"]))
+        return cls(**d)

@@ -1,0 +1,53 @@
+"""Q1/Q2 (captioning) helpers that run *inside* the worker, beside the student's code.
+
+They build the student's CaptioningRNN with given parameters, evaluate its loss
+with one parameter replaced (numeric gradients), and train it with the
+template's CaptioningSolver.  Everything returned is treated like student
+output (grader/checklib/captioning.py).
+"""
+from __future__ import annotations
+
+def make_captioning_model(word_to_idx, input_dim, wordvec_dim, hidden_dim, cell_type, dtype, params=None):
+    """The student's CaptioningRNN, with ``params`` (name -> array) set when given."""
+    import numpy as np
+    from deeplearning.classifiers.rnn import CaptioningRNN
+    model = CaptioningRNN(word_to_idx, input_dim=input_dim, wordvec_dim=wordvec_dim, hidden_dim=hidden_dim,
+                          cell_type=cell_type, dtype=np.dtype(dtype).type)
+    for k, v in (params or {}).items():
+        model.params[k] = v
+    return model
+
+
+def loss_with_param(model, name, value, features, captions):
+    """model.loss with one parameter replaced (for numeric gradients); returns the loss only."""
+    old = model.params[name]
+    model.params[name] = value
+    try:
+        return model.loss(features, captions)[0]
+    finally:
+        model.params[name] = old
+
+
+def train_captioning(data_dir, cell_type, config):
+    """Train the student's CaptioningRNN with the *template's* CaptioningSolver on the synthetic set.
+
+    Returns the loss history and the trained parameters; the grader recomputes the
+    loss from those parameters itself."""
+    import numpy as np
+    from deeplearning.captioning_solver import CaptioningSolver
+    from deeplearning.classifiers.rnn import CaptioningRNN
+    from deeplearning.coco_utils import load_coco_data
+    np.random.seed(config["seed"])
+    data = load_coco_data(base_dir=data_dir, max_train=config["max_train"])
+    model = CaptioningRNN(cell_type=cell_type, word_to_idx=data["word_to_idx"],
+                          input_dim=data["train_features"].shape[1], hidden_dim=config["hidden_dim"],
+                          wordvec_dim=config["wordvec_dim"])
+    solver = CaptioningSolver(model, data, update_rule="adam", num_epochs=config["num_epochs"],
+                              batch_size=config["batch_size"],
+                              optim_config={"learning_rate": config["learning_rate"]},
+                              lr_decay=config["lr_decay"], verbose=False, print_every=10 ** 9)
+    solver.train()
+    return {"loss_history": np.asarray(solver.loss_history, dtype=np.float64),
+            "params": {k: np.asarray(v, dtype=np.float64) for k, v in model.params.items()},
+            "train_captions": np.asarray(data["train_captions"]),
+            "train_features": np.asarray(data["train_features"][data["train_image_idxs"]], dtype=np.float64)}
