@@ -22,7 +22,7 @@ from grader.engine import staging
 from grader.engine.runconfig import RunConfig
 from grader.paths import CHECKS, FIXTURES, ROOT, TEMPLATE
 from grader.questions import QUESTIONS
-from grader.sandbox.client import Sandbox
+from grader.sandbox.client import Sandbox, isolation_for
 from grader.engine.results import build_results, score_tests, table, validate, write_results, zero_results
 
 
@@ -43,13 +43,18 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
             rub = rub.without_hidden()
         rub = rub.replace([q for q in rub.questions if q.has_checks])  # questions without checks are not listed
         specs = [QUESTIONS[q.id] for q in rub.questions if q.id in QUESTIONS]
+        # A numpy question whose files import torch (an unused `import torch` is common) runs in the torch
+        # zygote, where torch is already loaded, instead of importing it again in every child.
+        torch_files = {f for f, sf in report.files.items() if sf.origin in ("file", "notebook")
+                       and imports_torch(Path(report.stage_dir) / "deeplearning" / f)}
+        on_torch = [s for s in specs if s.torch or torch_files & set(s.files)]
         cfg = RunConfig(stage=report, rubric=rub.path, questions=[q.id for q in rub.questions],
                         fixtures=str(fixtures), deadline_epoch=t0 + rub.time_budget_s,
                         outcomes=str(run_dir / "outcomes.json"), user=user,
                         threads=int(os.environ.get("AUTOGRADER_THREADS", "1")),
-                        torch=any(q.needs_torch for q in rub.questions),
-                        numpy_inworker=sorted({m for s in specs if not s.torch for m in s.inworker}),
-                        torch_inworker=sorted({m for s in specs if s.torch for m in s.inworker}))
+                        torch_questions=[s.id for s in on_torch],
+                        numpy_inworker=sorted({m for s in specs if s not in on_torch for m in s.inworker}),
+                        torch_inworker=sorted({m for s in on_torch for m in s.inworker}))
         (run_dir / "run.json").write_text(cfg.to_json())
         internal = []
         if rub.questions:
@@ -72,13 +77,31 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
         if not has_hidden and hidden_total:
             lines.append(f"{hidden_total} hidden test(s) also run on Gradescope: the same functions on other "
                          "shapes, seeds and edge cases (N=1, T=1, D != H, float32, NULL padding, batches).")
+        iso = isolation_for(user)
+        if not iso.isolated:
+            lines.append(iso.describe())
         if internal:
-            lines.append("The grader hit an internal error on some checks (not your fault); the course staff "
-                         "should look at this run.")
+            lines.append("The grader hit an internal error or the grading environment failed on some checks (not "
+                         "your fault); the course staff should look at this run.")
         return build_results(tests, "\n".join(lines), time.time() - t0), internal
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def imports_torch(path: Path) -> bool:
+    """Whether a staged file imports torch (anywhere in it, by any import statement)."""
+    import ast
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "torch" for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "torch":
+            return True
+    return False
 
 
 def _run_pytest(modules: list[str], run_json: Path, cfg: RunConfig, jobs: int) -> list[str]:
@@ -91,7 +114,8 @@ def _run_pytest(modules: list[str], run_json: Path, cfg: RunConfig, jobs: int) -
     buf = io.StringIO()
     sandbox = None
     if jobs == 1:  # one process runs every check: start the worker (and torch's import) before pytest starts
-        sandbox = Sandbox(Path(cfg.stage.stage_dir), torch=cfg.torch, user=cfg.user, threads=cfg.threads,
+        sandbox = Sandbox(Path(cfg.stage.stage_dir), torch=bool(cfg.torch_questions), user=cfg.user,
+                          threads=cfg.threads,
                           deadline=time.monotonic() + (cfg.deadline_epoch - time.time()),
                           inworker={False: tuple(cfg.numpy_inworker), True: tuple(cfg.torch_inworker)})
     try:

@@ -26,7 +26,7 @@ from grader.checklib.compare import CheckFailure
 from grader.engine import cases as cases_mod
 from grader.engine import rubric as rubric_mod
 from grader.engine.runconfig import RunConfig
-from grader.sandbox.client import InternalError, Sandbox, WorkerError
+from grader.sandbox.client import EnvironmentFailure, InternalError, Sandbox, WorkerError
 from grader.sandbox.student import Student, describe_worker_error
 
 
@@ -37,6 +37,13 @@ class RunState:
     sandbox: Sandbox | None = None            # handed in by engine.grade (torch already importing), or made here
     outcomes: dict = field(default_factory=dict)
     last_module: str | None = None
+    last_hidden: bool = False
+    last_numpy_item: str | None = None        # after it, the light (numpy) zygote is not needed any more
+
+    def uses_torch(self, question: str) -> bool:
+        """Whether a question's checks run in the torch zygote (a PyTorch question, or a numpy question whose
+        student files import torch)."""
+        return question in self.cfg.torch_questions
 
 
 RUN = pytest.StashKey[RunState]()
@@ -109,13 +116,17 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize(argnames, params)
 
 
+def _hidden(nodeid: str) -> bool:
+    return check_key(nodeid)[2].startswith("hidden")
+
+
 def pytest_collection_modifyitems(session, config, items):
     if RUN not in config.stash:
         return
-    rub = config.stash[RUN].rubric
+    state = config.stash[RUN]
     keep, drop = [], []
     for item in items:
-        e = entry_for(item.nodeid, rub)
+        e = entry_for(item.nodeid, state.rubric)
         if e is None:
             drop.append(item)
         else:
@@ -123,7 +134,12 @@ def pytest_collection_modifyitems(session, config, items):
             keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
+    # Every visible check before any hidden one: nothing a hidden case's inputs leave behind (printed,
+    # written to a file, kept by a daemon) can reach a visible test's feedback.
+    keep.sort(key=lambda it: _hidden(it.nodeid))
     items[:] = keep
+    numpy_items = [it.nodeid for it in keep if not state.uses_torch(it.stash[ENTRY].question)]
+    state.last_numpy_item = numpy_items[-1] if numpy_items else None
 
 
 @pytest.fixture(scope="session")
@@ -133,7 +149,7 @@ def student(request):
     sb = state.sandbox
     owned = sb is None
     if owned:  # xdist worker, or a run without a prestarted sandbox
-        sb = Sandbox(Path(cfg.stage.stage_dir), torch=cfg.torch, user=cfg.user, threads=cfg.threads,
+        sb = Sandbox(Path(cfg.stage.stage_dir), torch=bool(cfg.torch_questions), user=cfg.user, threads=cfg.threads,
                      deadline=time.monotonic() + (cfg.deadline_epoch - time.time()),
                      inworker={False: tuple(cfg.numpy_inworker), True: tuple(cfg.torch_inworker)})
     yield Student(sb, cfg.stage)
@@ -146,17 +162,37 @@ def _per_check(request, student):
     state = _state(request.config)
     entry = request.node.stash.get(ENTRY, None)
     student.timeout = entry.timeout if entry else None
-    module = request.node.module.__name__
-    if state.last_module is not None and state.last_module != module:
-        student.sandbox.reset()  # each question starts in a fresh worker
-    state.last_module = module
+    module, hidden = request.node.module.__name__, _hidden(request.node.nodeid)
+    if state.last_module is not None and (state.last_module != module or hidden != state.last_hidden):
+        student.sandbox.reset()  # each question, and the hidden cases, start in a fresh worker
+    state.last_module, state.last_hidden = module, hidden
     if entry is not None:
-        student.sandbox.use_torch(state.rubric.question(entry.question).needs_torch)
+        student.sandbox.use_torch(state.uses_torch(entry.question))
     student.sandbox.begin_capture()
     yield
+    student.sandbox.end_check()
     out = student.sandbox.end_capture()
     if out.strip():
         request.node.user_properties.append(("student_output", out))
+    if request.node.nodeid == state.last_numpy_item:
+        student.sandbox.drop_zygote(False)  # only PyTorch checks remain: free the light zygote's memory
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Run the check; when the grading environment failed it (the container ran out of memory), run it once
+    more in a fresh worker before reporting the environment's failure."""
+    if RUN not in pyfuncitem.config.stash:
+        return None
+    args = {a: pyfuncitem.funcargs[a] for a in pyfuncitem._fixtureinfo.argnames}
+    try:
+        pyfuncitem.obj(**args)
+    except EnvironmentFailure:
+        student = pyfuncitem.funcargs.get("student")
+        if student is not None:
+            student.sandbox.reset()
+        pyfuncitem.obj(**args)
+    return True
 
 
 @pytest.hookimpl(wrapper=True)
@@ -167,6 +203,8 @@ def pytest_runtest_makereport(item, call):
             item.user_properties.append(("feedback", str(exc)))
         elif isinstance(exc, WorkerError):
             item.user_properties.append(("feedback", describe_worker_error(exc)))
+        elif isinstance(exc, EnvironmentFailure):
+            item.user_properties.append(("environment_error", str(exc)))
         elif isinstance(exc, (pytest.skip.Exception, KeyboardInterrupt)):
             pass
         else:

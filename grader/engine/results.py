@@ -50,6 +50,10 @@ def score_tests(rub, outcomes: dict) -> tuple[list[dict], list[str]]:
                 if "internal_error" in props:
                     internal.append(f"{nodeid}: {props['internal_error']}")
                     why = "internal grader error (not your fault); the course staff have been told"
+                elif "environment_error" in props:
+                    internal.append(f"{nodeid}: grading environment failure: {props['environment_error']}")
+                    why = (f"{props['environment_error']}; this check could not be graded and the course staff have "
+                           "been told")
                 else:
                     why = props.get("feedback", "failed")
                 lines.append(f"FAIL {label}: {why}")

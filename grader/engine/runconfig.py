@@ -21,7 +21,7 @@ class RunConfig:
     outcomes: str                 # where the controlling process writes the check outcomes (JSON)
     user: str | None = None       # sandbox user (root only)
     threads: int = 1              # torch/BLAS threads in the worker
-    torch: bool = False           # some graded question runs PyTorch code
+    torch_questions: list[str] = field(default_factory=list)  # questions whose checks run in the torch zygote
     numpy_inworker: list[str] = field(default_factory=list)  # grader.inworker modules of each zygote
     torch_inworker: list[str] = field(default_factory=list)
 

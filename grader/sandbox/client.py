@@ -1,9 +1,26 @@
-"""Grader-side handle on the sandboxed worker (see grader/worker.py).
+"""The grader's side of the sandboxed worker (see grader/sandbox/worker.py).
 
-The grader talks to one worker child at a time through a socket; every call
-has a timeout, and the run has a global deadline.  When a call hangs or the
-child dies, the child is killed and the next call gets a fresh one, forked
-from the zygote that already holds numpy/torch.
+The grader talks to one worker child at a time through a socket.  Every call
+is bounded in CPU seconds (the rubric's per-check limit, measured on the
+child itself, so a slow or loaded machine does not turn correct code into a
+timeout) and in wall-clock time (a multiple of it, and the run's deadline, so
+a sleeping or blocked submission is stopped too).  When a call hangs or the
+child dies, the child is killed with everything it started, its private
+folder is deleted, and the next call gets a fresh child forked from the zygote
+that already holds numpy/torch.
+
+Nothing from the worker is trusted: replies are parsed within bounds
+(grader/sandbox/protocol.py), and any malformed reply is the student's
+failure on that check.  A child killed by the kernel's OOM killer (the
+container ran out of memory, which is not the student's doing) raises
+``EnvironmentFailure`` instead, which the plugin retries once and otherwise
+reports as the environment's fault.
+
+Isolation: when run as root, the worker runs as the sandbox user; wherever
+the kernel has Landlock, each child may read only the Python installation and
+the staged submission and write only its private folder, whatever the user
+(grader/sandbox/confine.py); this process is the subreaper of everything the
+children start, and sweeps it away after each child (grader/sandbox/procs.py).
 """
 from __future__ import annotations
 
@@ -22,17 +39,28 @@ from pathlib import Path
 
 from grader.paths import ROOT
 from grader.questions import module_aliases
-from grader.sandbox import protocol
-from grader.sandbox.protocol import Ref
+from grader.sandbox import confine, procs, protocol
+from grader.sandbox.protocol import Handle, Ref
 
-ZYGOTE_START_TIMEOUT = 120.0  # torch import on a slow, shared CPU
+ZYGOTE_START_TIMEOUT = 180.0  # torch import on a slow, shared CPU (measured 5-6 s here, ~20 s at 0.5 vCPU)
+# Wall-clock bound of a call, as a multiple of its CPU-second limit: a correct submission on half a vCPU,
+# or on a laptop busy with other work, gets its CPU seconds; a submission that sleeps does not wait forever.
+WALL_PER_CPU_SECOND = 4.0
+POLL_S = 0.1                  # how often a waiting call looks at the child's CPU time
+OUTPUT_LIMIT = 8000           # characters of a child's output accepted per reply
+MEMORY_MARGIN = 96 * 1024**2  # left to the grader and the page cache when a child's budget comes from the container
+MAX_CALLBACKS = 50_000        # requests for correct building blocks in one call
+MAX_CALLBACK_ELEMENTS = 4_000_000  # array elements per request for a building block
 
 DEFAULT_LIMITS = {
-    "memory_bytes": 2 * 1024**3,  # on top of what the zygote already mapped
+    "memory_bytes": 2 * 1024**3,  # heap on top of what the zygote already holds (lowered to fit the container)
     "file_bytes": 64 * 1024**2,
     "nproc": 64,
-    "cpu_s": 600,
+    "cpu_s": 600,                 # a backstop per child; each call has its own CPU limit
 }
+
+_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
+         "from grader.sandbox.worker import zygote_main; zygote_main(sys.argv[2:])")
 
 
 class WorkerError(Exception):
@@ -57,6 +85,11 @@ class DeadlineReached(WorkerError):
     pass
 
 
+class EnvironmentFailure(Exception):
+    """The grading environment failed the call (the container ran out of memory): not the student's
+    doing.  ``str()`` says so, for students and staff."""
+
+
 class InternalError(Exception):
     """The grader itself failed (not the student's fault)."""
 
@@ -65,6 +98,34 @@ class InternalError(Exception):
 class CallResult:
     value: object
     ref: Ref | None  # the returned value, kept in the worker (for methods of a returned object)
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How student code is confined in this run (``describe()`` is shown in the results)."""
+    user: str | None        # separate sandbox user (root only)
+    landlock: int           # Landlock ABI in use, 0 for none
+
+    @property
+    def isolated(self) -> bool:
+        return bool(self.user or self.landlock)
+
+    def describe(self) -> str:
+        parts = []
+        if self.user:
+            parts.append(f"as the unprivileged user {self.user!r}")
+        if self.landlock:
+            parts.append(f"confined by Landlock (ABI {self.landlock}) to the Python installation and your files")
+        if not parts:
+            return ("NOT ISOLATED: this machine offers neither a separate user (run as root) nor Landlock (Linux "
+                    "5.13+), so student code ran with the grader's own rights and could read or change the "
+                    "grader's files; use this run for feedback only")
+        return "student code ran " + " and ".join(parts)
+
+
+def isolation_for(user: str | None) -> Isolation:
+    abi = 0 if os.environ.get("AUTOGRADER_NO_LANDLOCK") == "1" else confine.landlock_abi()
+    return Isolation(user if (user and os.getuid() == 0) else None, abi)
 
 
 @dataclass
@@ -83,14 +144,19 @@ class Sandbox:
         # imports torch (seconds) starts in the background; ``use_torch`` picks between them.
         self._zygotes: dict[bool, _Zygote] = {}
         self.torch_mode = False
-        self._child = None  # (socket, pid)
+        self._child = None  # (socket, pid, workdir)
         self._imports: dict[str, object] = {}
         self._timed_out: dict[str, float] = {}
-        self._pids: list[int] = []  # every child's process group, killed at close
         self._captured: list[str] | None = None
+        self._callbacks: dict = {}
+        self._handles: dict[int, object] = {}
+        self._next_handle = 1
         self.spawned = 0
         self._uid = _uid_of(self.user)
-        self._workdir = _workdir_for(self._uid)
+        self.isolation = isolation_for(self.user)
+        procs.become_subreaper()
+        self._work_root = Path(tempfile.mkdtemp(prefix="ag-work-"))
+        os.chmod(self._work_root, 0o711)  # ours; the sandbox user may only enter its own child folders
         if self.torch:
             self._zygote(True)  # start importing torch now, in the background
 
@@ -98,10 +164,14 @@ class Sandbox:
     def _zygote(self, with_torch: bool) -> "_Zygote":
         z = self._zygotes.get(with_torch)
         if z is None or z.proc.poll() is not None:
-            cfg = {"stage": str(self.stage), "workdir": str(self._workdir), "torch": with_torch,
-                   "user": self.user, "limits": self.limits, "threads": self.threads,
-                   "inworker": list(self.inworker.get(with_torch, ())), "aliases": module_aliases()}
-            z = self._zygotes[with_torch] = _Zygote(cfg, self.threads, self._workdir)
+            if z is not None:
+                z.kill()
+            cfg = {"stage": str(self.stage), "root": str(ROOT), "torch": with_torch, "user": self.user,
+                   "limits": self.limits, "threads": self.threads,
+                   "inworker": list(self.inworker.get(with_torch, ())), "aliases": module_aliases(),
+                   "landlock": self.isolation.landlock, "readable": confine.python_paths() + [str(self.stage)],
+                   "unreadable": [str(ROOT)]}
+            z = self._zygotes[with_torch] = _Zygote(cfg, self.threads)
         return z
 
     def use_torch(self, flag: bool) -> None:
@@ -112,29 +182,67 @@ class Sandbox:
             self._imports.clear()  # modules are imported again in the new child
             self.torch_mode = flag
 
+    def drop_zygote(self, with_torch: bool) -> None:
+        """No more calls will need this zygote: free its memory now."""
+        if self.torch_mode == with_torch:
+            self.kill_child()
+        z = self._zygotes.pop(with_torch, None)
+        if z is not None:
+            z.kill()
+
+    def _new_workdir(self) -> Path:
+        self.spawned += 1
+        d = self._work_root / f"child{self.spawned}"
+        os.mkdir(d, 0o700)
+        if self._uid is not None:
+            import pwd
+            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                os.fchown(fd, self._uid, pwd.getpwuid(self._uid).pw_gid)
+            finally:
+                os.close(fd)
+        return d
+
+    def memory_budget(self) -> tuple[int, bool]:
+        """(bytes a new child may allocate, whether the container lowered it below the default)."""
+        default = int(self.limits.get("memory_bytes") or DEFAULT_LIMITS["memory_bytes"])
+        avail = procs.container_memory().available
+        if avail is None:
+            return default, False
+        budget = max(32 * 1024**2, avail - MEMORY_MARGIN)
+        return min(default, budget), budget < default
+
     def _spawn(self):
         z = self._zygote(self.torch_mode)
+        workdir = self._new_workdir()
+        budget, self._budget_lowered = self.memory_budget()
+        spec = {"workdir": str(workdir), "memory_bytes": budget}
         try:
-            sock, pid = z.spawn()
+            sock, pid = z.spawn(spec)
         except OSError:
             # the zygote died (a student's process may have killed it): start over once
             z.kill()
             self._zygotes.pop(self.torch_mode, None)
-            sock, pid = self._zygote(self.torch_mode).spawn()
-        self._child = (sock, pid)
-        self._pids.append(pid)
-        self.spawned += 1
+            sock, pid = self._zygote(self.torch_mode).spawn(spec)
+        self._child = (sock, pid, workdir)
 
     def kill_child(self):
         if self._child is None:
             return
-        sock, pid = self._child
+        sock, pid, workdir = self._child
         self._child = None
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
         sock.close()
+        self._sweep()
+        shutil.rmtree(workdir, ignore_errors=True)
+        self._handles.clear()
+
+    def _sweep(self):
+        """Kill whatever the children started that is still running (their orphans are ours)."""
+        procs.sweep({z.proc.pid for z in self._zygotes.values() if z.proc.poll() is None})
 
     def reset(self):
         """Next call runs in a fresh child (state from earlier calls is gone)."""
@@ -145,15 +253,8 @@ class Sandbox:
         for z in self._zygotes.values():
             z.kill()
         self._zygotes.clear()
-        for pid in self._pids:  # a child may have left processes in its group
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        if self._uid is not None and os.environ.get("AUTOGRADER_EXCLUSIVE") == "1":
-            # the only run on this machine (Gradescope): also whatever escaped its process group
-            _kill_uid(self._uid)
-        shutil.rmtree(self._workdir, ignore_errors=True)
+        procs.sweep(set())
+        shutil.rmtree(self._work_root, ignore_errors=True)
 
     def __enter__(self):
         return self
@@ -170,45 +271,113 @@ class Sandbox:
         self._captured = None
         return text
 
+    # ------------------------------------------------------------ correct building blocks
+    def keep(self, value) -> Handle:
+        """Hold ``value`` for the worker (until the current check ends); it gets an opaque handle."""
+        h = Handle(self._next_handle)
+        self._next_handle += 1
+        self._handles[h.key] = value
+        return h
+
+    def held(self, handle) -> object:
+        if not isinstance(handle, Handle) or handle.key not in self._handles:
+            raise ValueError("the cache passed in is not one of this check's (a cache is valid only during "
+                             "the check that made it)")
+        return self._handles[handle.key]
+
+    def end_check(self):
+        """The check is over: handles of correct building blocks are forgotten."""
+        self._handles.clear()
+
+    def _answer(self, head, value, callbacks: dict, counts: list) -> bytes:
+        name = head.get("callback")
+        counts[0] += 1
+        fn = callbacks.get(name) if isinstance(name, str) else None
+        if fn is None:
+            return protocol.pack({"ok": False, "message": f"no building block {str(name)[:60]!r} in this call"})
+        if counts[0] > MAX_CALLBACKS:
+            return protocol.pack({"ok": False, "message": f"more than {MAX_CALLBACKS} requests in one call"})
+        if not isinstance(value, list) or _elements(value) > MAX_CALLBACK_ELEMENTS:
+            return protocol.pack({"ok": False, "message": "inputs too large for a building block"})
+        try:
+            out = fn(self, *value)
+        except (ValueError, TypeError, IndexError, KeyError) as exc:  # inputs the building block cannot take
+            return protocol.pack({"ok": False, "message": f"{name}: {str(exc)[:500]}"})
+        return protocol.pack({"ok": True}, out)
+
     # ------------------------------------------------------------ requests
-    def request(self, op: str, payload=None, timeout: float | None = None, label: str = "the call"):
+    def request(self, op: str, payload=None, timeout: float | None = None, label: str = "the call",
+                callbacks: dict | None = None):
         timeout = self.default_timeout if timeout is None else timeout
+        wall = timeout * WALL_PER_CPU_SECOND
         if self.deadline is not None:
             left = self.deadline - time.monotonic()
             if left <= 0:
                 raise DeadlineReached("not run: the grading time budget was used up by earlier checks")
-            timeout = min(timeout, left)
+            wall = min(wall, left)
         if label in self._timed_out:  # one hang per function is enough: keep the run inside its budget
             raise WorkerTimeout(f"{label} did not return within {self._timed_out[label]:g} s earlier in this "
                                 "run (stopped), so it was not run again")
         if self._child is None:
             self._spawn()
-        sock, pid = self._child
+        sock, pid, _ = self._child
+        oom_before = procs.container_memory().oom_kills
+        reader = _CallReader(sock, pid, cpu_limit=timeout, wall_limit=wall)
+        counts = [0]
         try:
             sock.sendall(protocol.pack({"op": op}, payload))
-            head, value = protocol.read_message(_TimedReader(sock, timeout))
-        except TimeoutError:
+            while True:
+                head, value = protocol.read_message(reader)
+                if "callback" not in head:
+                    break
+                sock.sendall(self._answer(head, value, callbacks or {}, counts))
+        except TimeoutError as exc:
             self.kill_child()
             self._timed_out[label] = timeout
-            raise WorkerTimeout(f"{label} did not return within {timeout:g} s (stopped)") from None
+            raise WorkerTimeout(f"{label} did not return within {exc}" if str(exc) else
+                                f"{label} did not return in time (stopped)") from None
         except (EOFError, ConnectionError, BrokenPipeError):
             self.kill_child()
-            raise WorkerCrashed(f"the process running {label} ended abruptly (a crash, os._exit, "
-                                "or a memory/CPU limit was hit)") from None
+            self._crashed(label, oom_before)
         except protocol.ProtocolError as exc:
             self.kill_child()
             raise WorkerCrashed(f"{label} sent back malformed data ({exc})") from None
+        return self._reply(head, value, label)
+
+    def _crashed(self, label, oom_before):
+        oom_after = procs.container_memory().oom_kills
+        if oom_before is not None and oom_after is not None and oom_after > oom_before:
+            raise EnvironmentFailure(f"the grading environment ran out of memory while running {label} (the "
+                                     "container's memory limit was hit; not your fault)")
+        raise WorkerCrashed(f"the process running {label} ended abruptly (a crash, os._exit, a signal, or a "
+                            "CPU/memory limit was hit)")
+
+    def _reply(self, head: dict, value, label: str):
         stage = str(self.stage).rstrip("/") + "/"  # show paths as the student knows them
-        out = str(head.get("output") or "").replace(stage, "")
+        work = str(self._work_root).rstrip("/") + "/"
+
+        def text(key, n):
+            v = head.get(key, "")
+            return (v if isinstance(v, str) else "")[:n].replace(stage, "").replace(work, "")
+
+        ok = head.get("ok")
+        handle = head.get("handle")
+        if not isinstance(ok, bool) or (handle is not None and (not isinstance(handle, int) or isinstance(handle, bool))):
+            self.kill_child()
+            raise WorkerCrashed(f"{label} sent back malformed data (a reply without a valid status)")
+        out = text("output", OUTPUT_LIMIT)
         if out and self._captured is not None:
             self._captured.append(out)
-        if not head.get("ok"):
-            kind = head.get("error", "exception")
+        if not ok:
+            kind = head.get("error") if head.get("error") in ("exception", "exit", "protocol") else "exception"
             if kind == "protocol":
-                raise StudentException(f"{label} returned a value that cannot be graded: {head.get('message')}",
+                raise StudentException(f"{label} returned a value that cannot be graded: {text('message', 2000)}",
                                        kind=kind)
-            raise StudentException(str(head.get("message", "")).replace(stage, ""), head.get("exc_type", ""),
-                                   str(head.get("traceback", "")).replace(stage, ""), kind)
+            message = text("message", 4000)
+            if (self._budget_lowered and text("exc_type", 100) == "MemoryError"):
+                raise EnvironmentFailure(f"{label} ran out of memory in a container smaller than the grader's "
+                                         "usual budget (not your fault)")
+            raise StudentException(message, text("exc_type", 200), text("traceback", 6000), kind)
         return head, value
 
     def import_module(self, module: str, timeout: float | None = None):
@@ -216,6 +385,8 @@ class Sandbox:
         if module not in self._imports:
             try:
                 _, info = self.request("import", {"module": module}, timeout, label=f"importing {module}")
+                if not (isinstance(info, dict) and isinstance(info.get("names"), list)):
+                    raise WorkerCrashed(f"importing {module} sent back malformed data")
                 self._imports[module] = info
             except WorkerError as exc:
                 self._imports[module] = exc
@@ -226,7 +397,9 @@ class Sandbox:
 
     def call(self, module: str | None, name: str | None, *args, kwargs=None, ref: Ref | None = None,
              seed: int | None = None, pick=None, timeout: float | None = None, label: str | None = None,
-             batch=None, discard=False) -> CallResult:
+             batch=None, discard=False, callbacks: dict | None = None) -> CallResult:
+        """Call ``module.name`` (or the callable at ``ref``) in the worker; ``callbacks``: the correct
+        building blocks (name -> function(sandbox, *args)) the call may ask the grader for."""
         payload = {"args": list(args), "kwargs": kwargs or {}}
         if ref is not None:
             payload["ref"] = ref
@@ -241,9 +414,23 @@ class Sandbox:
             payload["batch"] = [list(a) for a in batch]
         if discard:
             payload["discard"] = True
-        head, value = self.request("call", payload, timeout, label=label or f"{name or 'the call'}")
+        head, value = self.request("call", payload, timeout, label=label or f"{name or 'the call'}",
+                                   callbacks=callbacks)
         h = head.get("handle")
         return CallResult(value, Ref(h) if isinstance(h, int) else None)
+
+
+def _elements(value, depth=0) -> int:
+    import numpy as np
+    if depth > 8:
+        return 0
+    if isinstance(value, np.ndarray):
+        return int(value.size)
+    if isinstance(value, (list, tuple)):
+        return sum(_elements(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return sum(_elements(v, depth + 1) for v in value.values())
+    return 1
 
 
 def _uid_of(user):
@@ -253,30 +440,23 @@ def _uid_of(user):
     return None
 
 
-def _workdir_for(uid) -> Path:
-    """A private working folder for the worker (owned by the sandbox user when there is one)."""
-    workdir = Path(tempfile.mkdtemp(prefix="ag-work-"))
-    os.chmod(workdir, 0o700)
-    if uid is not None:
-        import pwd
-        os.chown(workdir, uid, pwd.getpwuid(uid).pw_gid)
-    return workdir
-
-
 class _Zygote:
-    """One ``python -m grader.sandbox.worker`` process; started at once, waited for at its first spawn."""
+    """One zygote process (grader/sandbox/worker.py); started at once, waited for at its first spawn.
 
-    def __init__(self, cfg: dict, threads: int, workdir: Path):
+    Started in isolated mode (``-I``: no current folder, no PYTHON* variables) from ``/`` with an
+    explicit path to the grader's package: nothing the sandbox user can write is ever imported by it,
+    even when it runs as root before dropping privileges."""
+
+    def __init__(self, cfg: dict, threads: int):
         self._log = tempfile.TemporaryFile()
         ours, theirs = socket.socketpair()
         env = {k: v for k, v in os.environ.items()
-               if k in ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")}
-        env["PYTHONPATH"] = str(ROOT)
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        env.setdefault("OMP_NUM_THREADS", str(threads))
+               if k in ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES")}
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "grader.sandbox.worker", "--control-fd", str(theirs.fileno()), "--config", json.dumps(cfg)],
-            pass_fds=[theirs.fileno()], cwd=str(workdir), env=env,
+            [sys.executable, "-I", "-B", "-c", _BOOT, str(ROOT), "--control-fd", str(theirs.fileno()),
+             "--config", json.dumps(cfg)],
+            pass_fds=[theirs.fileno()], cwd="/", env=env,
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
         theirs.close()
         self.ctl = ours
@@ -284,24 +464,33 @@ class _Zygote:
 
     def _wait_ready(self):
         self.ctl.settimeout(ZYGOTE_START_TIMEOUT)
+        oom_before = procs.container_memory().oom_kills
         try:
             ready = self.ctl.recv(1)
         except OSError:
             ready = b""
         if ready != b"R":
             self.proc.kill()
+            self.proc.wait()
             self._log.seek(0)
-            raise InternalError("the worker process failed to start:\n"
-                                + self._log.read()[-3000:].decode(errors="replace"))
+            log = self._log.read()[-3000:].decode(errors="replace")
+            oom_after = procs.container_memory().oom_kills
+            if (oom_before is not None and oom_after is not None and oom_after > oom_before) \
+                    or self.proc.returncode == -signal.SIGKILL:
+                mem = procs.container_memory()
+                raise EnvironmentFailure("the grading environment ran out of memory while loading the worker's "
+                                         "libraries" + (f" (container limit {mem.limit // 1024**2} MB)"
+                                                        if mem.limit else "") + "; not your fault")
+            raise InternalError("the worker process failed to start:\n" + log)
         self.ctl.settimeout(None)
         self.ready = True
 
-    def spawn(self) -> tuple[socket.socket, int]:
+    def spawn(self, spec: dict) -> tuple[socket.socket, int]:
         if not self.ready:
             self._wait_ready()
         a, b = socket.socketpair()
         try:
-            socket.send_fds(self.ctl, [b"S"], [b.fileno()])
+            socket.send_fds(self.ctl, [json.dumps(spec).encode()], [b.fileno()])
             self.ctl.settimeout(30)
             pid = int.from_bytes(_recv_exact(self.ctl, 4), "little")
             self.ctl.settimeout(None)
@@ -318,19 +507,26 @@ class _Zygote:
         self.ctl.close()
 
 
-class _TimedReader:
-    def __init__(self, sock, timeout):
-        self.sock = sock
-        self.end = time.monotonic() + timeout
+class _CallReader:
+    """Reads a call's reply while watching the child: its CPU seconds and the wall clock."""
+
+    def __init__(self, sock, pid, cpu_limit: float, wall_limit: float):
+        self.sock, self.pid = sock, pid
+        self.cpu_limit, self.wall_limit = cpu_limit, wall_limit
+        self.start = time.monotonic()
+        self.cpu0 = procs.cpu_seconds(pid) or 0.0
 
     def read(self, n):
-        left = self.end - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        r, _, _ = select.select([self.sock], [], [], left)
-        if not r:
-            raise TimeoutError
-        return self.sock.recv(min(n, 1 << 20))
+        while True:
+            elapsed = time.monotonic() - self.start
+            if elapsed >= self.wall_limit:
+                raise TimeoutError(f"{self.wall_limit:g} s (wall clock; stopped)")
+            cpu = procs.cpu_seconds(self.pid)
+            if cpu is not None and cpu - self.cpu0 > self.cpu_limit:
+                raise TimeoutError(f"{self.cpu_limit:g} CPU seconds (stopped)")
+            r, _, _ = select.select([self.sock], [], [], min(POLL_S, self.wall_limit - elapsed))
+            if r:
+                return self.sock.recv(min(n, 1 << 20))
 
 
 def _recv_exact(sock, n):
@@ -341,15 +537,3 @@ def _recv_exact(sock, n):
             raise ConnectionError("closed")
         data += chunk
     return data
-
-
-def _kill_uid(uid: int):
-    """Kill every process left by the sandbox user (escaped grandchildren included)."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            if os.stat(f"/proc/{entry}").st_uid == uid:
-                os.kill(int(entry), signal.SIGKILL)
-        except OSError:
-            pass

@@ -1,25 +1,32 @@
-"""The sandboxed worker: the only process that runs student code.
+"""The sandboxed worker: the only processes that run student code (worker side).
 
-``python -m grader.sandbox.worker`` starts a *zygote*: it imports the heavy libraries
-(numpy, and torch/torchvision when asked) once, drops to the sandbox user when
-started as root, then forks one child per request on its control socket.  Each
-child gets a fresh copy of the zygote (no student state), sets its resource
-limits, and serves calls over its own socket.  The zygote itself never imports
+The grader starts a *zygote* with ``python -I -c`` (isolated mode: no current
+folder, no PYTHON* variables on the path) from ``/``: it imports the heavy
+libraries (numpy, and torch/torchvision when asked) and the in-worker helpers
+once, drops to the sandbox user when started as root, takes the grader's
+folder off ``sys.path`` and seals the ``grader`` package (no further grader
+module can be imported), then forks one child per spawn request on its control
+socket.  A child gets a fresh copy of the zygote (no student state), its own
+private folder, resource limits and Landlock confinement (grader/sandbox/
+confine.py), and serves calls over its own socket.  The zygote never imports
 student code, so a crash or hang costs one child, not the heavy imports.
 
 The grader is never forked: the zygote is a fresh interpreter, so nothing the
-grader holds (fixtures, expected values) is in the worker's memory.
+grader holds (fixtures, expected values, solution code) is in this memory.
+
+During a call, in-worker helpers may ask the grader for a correct building
+block (``channel.call``): the request goes back over the child's socket and
+the grader answers from its own process (grader/sandbox/client.py); what the
+worker holds of it is a ``Handle``, meaningless outside that call.
 """
 from __future__ import annotations
 
 import argparse
-import glob
 import importlib
 import io
 import json
 import os
 import random
-import resource
 import signal
 import socket
 import sys
@@ -27,8 +34,8 @@ import traceback
 
 import numpy as np
 
-from grader.sandbox import protocol
-from grader.sandbox.protocol import Opaque, ProtocolError, Ref
+from grader.sandbox import confine, protocol
+from grader.sandbox.protocol import Handle, Opaque, ProtocolError, Ref
 
 OUTPUT_KEEP = 4000  # characters of student output returned per call
 
@@ -45,13 +52,15 @@ class _SockStream:
 
 
 class Child:
-    def __init__(self, sock: socket.socket, cfg: dict):
+    def __init__(self, sock: socket.socket, cfg: dict, spec: dict):
         self.sock = sock
         self.cfg = cfg
+        self.workdir = spec["workdir"]
+        self.memory_bytes = spec.get("memory_bytes")
         self.stream = _SockStream(sock)
         self.handles: dict[int, object] = {}
         self.next_handle = 1
-        self.out_path = os.path.join(cfg["workdir"], f"out-{os.getpid()}.log")
+        self.out_path = os.path.join(self.workdir, ".output")
 
     # -- output capture: fd 1 and 2 go to a private file, read back per call
     def _redirect_output(self):
@@ -88,34 +97,25 @@ class Child:
             return ""
         return data.decode("utf-8", "replace")
 
-    def _limits(self):
-        lim = self.cfg.get("limits", {})
-        def setlim(which, value):
-            try:
-                resource.setrlimit(which, (value, value))
-            except (ValueError, OSError):
-                pass
-        setlim(resource.RLIMIT_CORE, 0)
-        if lim.get("cpu_s"):
-            setlim(resource.RLIMIT_CPU, int(lim["cpu_s"]))
-        if lim.get("file_bytes"):
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
-            setlim(resource.RLIMIT_FSIZE, int(lim["file_bytes"]))
-        if lim.get("memory_bytes") and not glob.glob("/dev/nvidia[0-9]*"):
-            # address space already mapped (torch maps a lot) plus the budget; not with a GPU, where
-            # CUDA reserves far more address space than it uses (the container's limit applies there)
-            setlim(resource.RLIMIT_AS, _vm_size() + int(lim["memory_bytes"]))
-        if lim.get("nproc") and os.getuid() != 0 and self.cfg.get("sandboxed"):
-            setlim(resource.RLIMIT_NPROC, int(lim["nproc"]))
-        setlim(resource.RLIMIT_NOFILE, 256)
-
     def serve(self):
         os.setsid()
-        os.chdir(self.cfg["workdir"])
+        os.chdir(self.workdir)
+        os.environ.update(TMPDIR=self.workdir, HOME=self.workdir, MPLCONFIGDIR=self.workdir)
         self._redirect_output()
-        self._limits()
+        limits = dict(self.cfg.get("limits", {}))
+        if self.memory_bytes:
+            limits["memory_bytes"] = self.memory_bytes
+        confine.apply_limits(limits, confine.vm_kb("VmData"), self.cfg.get("sandboxed", False))
+        if self.cfg.get("landlock"):
+            try:
+                confine.restrict_files(self.cfg["readable"], [self.workdir], self.cfg.get("unreadable", []))
+            except Exception as exc:  # never run student code less confined than the grader announced
+                print(f"worker confinement failed: {exc}", file=sys.__stderr__)
+                os._exit(3)
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(int(self.cfg.get("threads", 1)))
+        from grader.inworker import channel
+        channel.install(self._callback)
         while True:
             try:
                 head, payload = protocol.read_message(self.stream)
@@ -129,6 +129,17 @@ class Child:
                 data = protocol.pack({"ok": False, "error": "protocol", "message": str(exc),
                                       "output": reply["output"]}, None)
             self.sock.sendall(data)
+
+    def _callback(self, fn: str, args: list):
+        """Ask the grader for ``fn(*args)`` (a correct building block) during the current call."""
+        try:
+            self.sock.sendall(protocol.pack({"callback": fn}, list(args)))
+            head, value = protocol.read_message(self.stream)
+        except (EOFError, ConnectionError, ProtocolError):
+            os._exit(0)
+        if not head.get("ok"):
+            raise RuntimeError(str(head.get("message", "the grader refused the request")))
+        return value
 
     # -- values
     def resolve(self, obj):
@@ -154,7 +165,7 @@ class Child:
         """Best plain-data view of obj; anything else becomes an Opaque marker."""
         if depth > 8:
             return Opaque(type(obj).__name__, Ref(handle, path))
-        if obj is None or isinstance(obj, (bool, int, float, str, np.bool_, np.integer, np.floating)):
+        if obj is None or isinstance(obj, (bool, int, float, str, np.bool_, np.integer, np.floating, Handle)):
             return obj
         if isinstance(obj, np.ndarray):
             if obj.dtype.kind in "biufc":
@@ -259,17 +270,6 @@ def _student_tb() -> str:
     return _short("".join(lines), 3000)
 
 
-def _vm_size() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 # ---------------------------------------------------------------- zygote side
 def _drop_privileges(user: str):
     import pwd
@@ -277,14 +277,23 @@ def _drop_privileges(user: str):
     os.setgroups([])
     os.setgid(pw.pw_gid)
     os.setuid(pw.pw_uid)
-    os.environ["HOME"] = "/tmp"
     os.environ["USER"] = user
+
+
+def _seal_grader(root: str) -> None:
+    """No grader module beyond those already imported can be imported from here on: the grader's
+    folder leaves sys.path and every grader package forgets where its modules live."""
+    sys.path[:] = [p for p in sys.path if p and os.path.realpath(p) != os.path.realpath(root)]
+    for name, mod in list(sys.modules.items()):
+        if (name == "grader" or name.startswith("grader.")) and hasattr(mod, "__path__"):
+            mod.__path__ = []
+    importlib.invalidate_caches()
 
 
 def zygote_main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--control-fd", type=int, required=True)
-    ap.add_argument("--config", required=True, help="JSON: stage, workdir, torch, user, limits, threads")
+    ap.add_argument("--config", required=True, help="JSON (see grader/sandbox/client.py, _Zygote)")
     args = ap.parse_args(argv)
     cfg = json.loads(args.config)
     ctl = socket.socket(fileno=args.control_fd)
@@ -292,10 +301,14 @@ def zygote_main(argv=None):
     if cfg.get("torch"):
         import torch  # noqa: F401  (heavy imports, once per grading run)
         import torchvision  # noqa: F401
+        torch.backends.cuda.matmul.allow_tf32 = False  # the same arithmetic on every GPU as on the CPU
+        torch.backends.cudnn.allow_tf32 = False
     importlib.import_module("grader.inworker.compat")
+    importlib.import_module("grader.inworker.channel")
     for name in cfg.get("inworker", ()):  # the questions' in-worker helpers, loaded before privileges drop
         importlib.import_module("grader.inworker." + name)
-    for name in ("numpy.random", "numpy.linalg", "h5py", "json", "logging", "math", "random", "collections"):
+    for name in ("numpy.random", "numpy.linalg", "h5py", "json", "logging", "math", "random", "collections",
+                 "py_landlock"):
         try:  # common lazy imports, done while every file is still readable
             importlib.import_module(name)
         except ImportError:
@@ -306,35 +319,35 @@ def zygote_main(argv=None):
         _drop_privileges(cfg["user"])
         sandboxed = True
     cfg["sandboxed"] = sandboxed
-    # Student code sees only the staged package: the grader's folder leaves sys.path.
-    from grader.paths import ROOT
-    root = str(ROOT)
-    sys.path[:] = [cfg["stage"]] + [p for p in sys.path if p and os.path.abspath(p) != root]
+    _seal_grader(cfg["root"])
+    sys.path.insert(0, cfg["stage"])  # student code sees the staged package (and the Python installation)
     sys.dont_write_bytecode = True
-    sys.modules["grader.inworker.compat"].install_aliases(cfg.get("aliases", {}))
+    compat = sys.modules["grader.inworker.compat"]
+    compat.install_aliases(cfg.get("aliases", {}))
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
 
     ctl.sendall(b"R")  # ready
     while True:
         try:
-            msg, fds, _flags, _addr = socket.recv_fds(ctl, 16, 1)
+            msg, fds, _flags, _addr = socket.recv_fds(ctl, 65536, 1)
         except OSError:
             return
         if not msg:
             return
         if not fds:
             continue
+        try:
+            spec = json.loads(msg.decode())
+        except ValueError:
+            os.close(fds[0])
+            continue
         pid = os.fork()
         if pid == 0:
             ctl.close()
             child_sock = socket.socket(fileno=fds[0])
             try:
-                Child(child_sock, cfg).serve()
+                Child(child_sock, cfg, spec).serve()
             finally:
                 os._exit(0)
         os.close(fds[0])
         ctl.sendall(pid.to_bytes(4, "little"))
-
-
-if __name__ == "__main__":
-    zygote_main()
