@@ -13,18 +13,24 @@ import pytest
 from grader.engine import cases
 from grader.questions import FILES
 from grader.checklib.tensors import check_values, norm_error, tensor_result
+from grader.checklib import blocks
 from grader.checklib.compare import fail
 
-try:  # the grader's own recomputations (not in the pre-check bundle)
+try:  # the grader's own recomputations and correct losses (not in the pre-check bundle)
     from grader.oracle import squeezenet as oracle
+    from grader.oracle import style as oracle_style
 except ImportError:
-    oracle = None
+    oracle = oracle_style = None
 
 FILE = "style_transfer.py"
 
 
-def _helper(student, fn, *args, label):
-    """grader.inworker.style.<fn>(the student's module, *args) in the worker."""
+def _helper(student, fn, *args, label, standins=()):
+    """grader.inworker.style.<fn>(the student's module, *args) in the worker; ``standins``: the student's
+    losses replaced by the grader's for this call (one bug, one deduction)."""
+    if standins:
+        return student.helper("style", fn, FILES[FILE].module, *args, list(standins), label=label, needs=FILE,
+                              callbacks=oracle_style.CALLBACKS).value
     return student.helper("style", fn, FILES[FILE].module, *args, label=label, needs=FILE).value
 
 # Tolerances (float32 on the CPU, as the course).  Error measure:
@@ -69,6 +75,11 @@ def _loss_value(what, value, *, needs_grad=True):
 # ---------------------------------------------------------------- content loss
 @cases.of("content_loss")
 def test_content_loss(student, case):
+    check_content_loss(student, case)
+
+
+@blocks.own_test("content_loss")
+def check_content_loss(student, case):
     name = student.resolve(FILE, "content_loss")
     i = case.inputs
     v = _helper(student, "content_loss", name, i["content_weight"], i["content_current"],
@@ -82,6 +93,11 @@ def test_content_loss(student, case):
 # ---------------------------------------------------------------- Gram matrix
 @cases.of("gram_matrix")
 def test_gram_matrix(student, case):
+    check_gram_matrix(student, case)
+
+
+@blocks.own_test("gram_matrix")
+def check_gram_matrix(student, case):
     name = student.resolve(FILE, "gram_matrix")
     feats = case.inputs["features"]
     normalize = case.params.get("normalize")
@@ -114,13 +130,20 @@ def test_gram_matrix(student, case):
 # ---------------------------------------------------------------- style loss
 @cases.of("style_loss", weighting=STYLE_WEIGHTINGS)
 def test_style_loss(student, case, weighting):
+    blocks.judged(student, lambda standins: check_style_loss(student, case, weighting, standins), ("gram_matrix",),
+                  available=oracle_style is not None)
+
+
+@blocks.own_test("style_loss", parts=STYLE_WEIGHTINGS)
+def check_style_loss(student, case, weighting, standins=()):
     name = student.resolve(FILE, "style_loss")
     p = case.params
     layers = list(p["style_layers"])
     feats = {str(l): case.inputs[f"feat_{l}"] for l in layers}
     targets = [case.inputs[f"target_{i}"] for i in range(len(layers))]
     v = _helper(student, "style_loss", name, feats, layers, targets, list(p["style_weights"][weighting]),
-                    p["num_layers"], label="style_loss(feats, style_layers, style_targets, style_weights)")
+                p["num_layers"], label="style_loss(feats, style_layers, style_targets, style_weights)",
+                standins=standins)
     got = _loss_value("style_loss", v)
     check_values("style loss", got, case.expected[f"loss_{weighting}"], STYLE_TOL, hidden=case.hidden,
                  scalar=True, hint="sum over i of style_weights[i] * sum((gram_matrix(feats[style_layers[i]]) - "
@@ -131,6 +154,11 @@ def test_style_loss(student, case, weighting):
 # ---------------------------------------------------------------- total variation
 @cases.of("tv_loss")
 def test_tv_loss(student, case):
+    check_tv_loss(student, case)
+
+
+@blocks.own_test("tv_loss")
+def check_tv_loss(student, case):
     name = student.resolve(FILE, "tv_loss")
     v = _helper(student, "tv_loss", name, case.inputs["img"], case.inputs["tv_weight"],
                     label="tv_loss(img, tv_weight)")
@@ -141,16 +169,24 @@ def test_tv_loss(student, case):
 
 
 # ---------------------------------------------------------------- style transfer run
+LOSSES = ("content_loss", "gram_matrix", "style_loss", "tv_loss")
+
+
 @cases.of("style_transfer_run")
 def test_style_transfer_run(student, case):
-    names = {k: student.resolve(FILE, k) for k in ("content_loss", "gram_matrix", "style_loss", "tv_loss")}
+    blocks.judged(student, lambda standins: check_style_transfer_run(student, case, standins), LOSSES,
+                  available=oracle_style is not None)
+
+
+def check_style_transfer_run(student, case, standins=()):
+    names = {k: (k if k in standins else student.resolve(FILE, k)) for k in LOSSES}
     p = dict(case.params)
     content, style = case.inputs["content_img"], case.inputs["style_img"]
     loop = {k: p[k] for k in ("content_layer", "content_weight", "style_layers", "style_weights", "tv_weight",
                               "num_iterations")}
     v = _helper(student, "style_transfer_run", names, content, style, p["model_seed"], loop,
-                    label=f"style transfer ({p['num_iterations']} iterations of the provided loop with your "
-                          "losses)")
+                label=f"style transfer ({p['num_iterations']} iterations of the provided loop with your "
+                      "losses)", standins=standins)
     if not isinstance(v, dict):
         fail("the style transfer run returned no result")
     if v.get("problem"):

@@ -17,6 +17,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -186,8 +187,8 @@ def safe_extract(zpath: Path, dest: Path, *, suffixes: tuple[str, ...] | None, m
                                            f"the upload is over {max_total // 1024**2} MB uncompressed")
                                 break
                             dst.write(chunk)
-                except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
-                        NotImplementedError, RuntimeError) as exc:
+                except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, zlib.error,
+                        NotImplementedError, RuntimeError, MemoryError) as exc:
                     problem = f"it could not be read ({type(exc).__name__}: {exc})"
                 if problem:
                     out.skipped.append(f"{raw}: {problem} (skipped)")

@@ -26,6 +26,11 @@ from grader.sandbox.client import Sandbox, isolation_for
 from grader.engine.results import build_results, score_tests, table, validate, write_results, zero_results
 
 
+PLACEHOLDER = ("The autograder did not finish grading this submission: the grading environment failed (for "
+               "example its disk was full). This is not your fault; the course staff can see this run and will "
+               "regrade it.")
+
+
 def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixtures: Path = FIXTURES,
           template: Path = TEMPLATE) -> tuple[dict, list[str]]:
     """Grade and return (results dict, internal error notes)."""
@@ -73,7 +78,7 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
                 lines.append(f"{name}: graded {sf.source}")
             elif sf.origin == "notebook":
                 lines.append(f"{name}: taken from your notebook {sf.source} ({sf.note})")
-        lines += [m for m in report.messages if m.split(":", 1)[0] in graded_files]
+        lines += [m for m in report.messages if m.split(":", 1)[0] in graded_files | {"upload"}]
         if not has_hidden and hidden_total:
             lines.append(f"{hidden_total} hidden test(s) also run on Gradescope: the same functions on other "
                          "shapes, seeds and edge cases (N=1, T=1, D != H, float32, NULL padding, batches).")
@@ -186,6 +191,20 @@ def main(args) -> int:
         print(f"python -m grader {args.command}: {exc}", file=sys.stderr)
         return 2
     submission = Path(args.submission)
+    if not checking and not (submission.is_dir() or submission.is_file()):
+        what = "does not exist" if not os.path.lexists(submission) else "is neither a folder nor a file"
+        print(f"python -m grader {args.command}: {submission} {what}; pass the submission's folder or its .zip "
+              "(e.g. examples/buggy_submission)", file=sys.stderr)
+        return 2
+    if results_path is not None:
+        # A valid results.json from the start: should writing the real one fail later (a full disk), this one
+        # stays, and it blames no one.
+        try:
+            write_results(zero_results(rub, PLACEHOLDER), results_path)
+        except OSError as exc:
+            print(f"python -m grader {args.command}: cannot write {results_path} ({exc.strerror or exc}); "
+                  "pass --results with a writable path", file=sys.stderr)
+            return 2
     user = sandbox_user(getattr(args, "user", None))
     fixtures = Path(args.fixtures) if getattr(args, "fixtures", None) else FIXTURES
     cleanup: list[Path] = []
@@ -209,7 +228,12 @@ def main(args) -> int:
     if problems:
         internal.append("results failed validation: " + "; ".join(problems))
     if results_path is not None:
-        write_results(results, results_path)
+        try:
+            write_results(results, results_path)
+        except OSError as exc:  # the placeholder written at the start stays
+            internal.append(f"could not write {results_path} ({exc.strerror or exc}); it says the grading did "
+                            "not finish (not the student's fault)")
+            results_path = None
     if not getattr(args, "quiet", False):
         print(table(results))
         if checking and results["output"]:

@@ -152,7 +152,11 @@ def student(request):
         sb = Sandbox(Path(cfg.stage.stage_dir), torch=bool(cfg.torch_questions), user=cfg.user, threads=cfg.threads,
                      deadline=time.monotonic() + (cfg.deadline_epoch - time.time()),
                      inworker={False: tuple(cfg.numpy_inworker), True: tuple(cfg.torch_inworker)})
-    yield Student(sb, cfg.stage)
+    names = {}
+    for e in state.rubric.entries():
+        for c in e.checks:
+            names.setdefault(c, e.name)
+    yield Student(sb, cfg.stage, cfg.fixtures, state.rubric.isolate_building_blocks, names)
     if owned:
         sb.close()
 
@@ -171,6 +175,8 @@ def _per_check(request, student):
     student.sandbox.begin_capture()
     yield
     student.sandbox.end_check()
+    for note in student.take_notes():
+        request.node.user_properties.append(("note", note))
     out = student.sandbox.end_capture()
     if out.strip():
         request.node.user_properties.append(("student_output", out))

@@ -45,7 +45,7 @@ def score_tests(rub, outcomes: dict) -> tuple[list[dict], list[str]]:
             label = rec.get("label", nodeid)
             if rec["outcome"] == "passed":
                 passed += 1
-                lines.append(f"PASS {label}")
+                lines.append(f"PASS {label}" + "".join(f" ({n})" for n in props_all(rec, "note")))
             else:
                 if "internal_error" in props:
                     internal.append(f"{nodeid}: {props['internal_error']}")
@@ -72,6 +72,10 @@ def score_tests(rub, outcomes: dict) -> tuple[list[dict], list[str]]:
             "extra_data": {"seconds": round(seconds, 3), "checks": len(recs), "passed": passed},
         })
     return tests, internal
+
+
+def props_all(rec: dict, key: str) -> list[str]:
+    return [v for k, v in rec.get("props", []) if k == key and isinstance(v, str)]
 
 
 def zero_results(rub, message: str, execution_time: float = 0.0) -> dict:

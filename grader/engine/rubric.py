@@ -68,6 +68,7 @@ class Rubric:
     questions: list[Question]
     time_budget_s: float
     path: str = ""
+    isolate_building_blocks: bool = True  # one bug, one deduction (grader/checklib/blocks.py)
 
     def entries(self):
         for q in self.questions:
@@ -78,7 +79,8 @@ class Rubric:
 
     def replace(self, questions: list[Question]) -> "Rubric":
         """The same rubric over other questions (a selection, or questions with fewer tests)."""
-        return Rubric(self.name, self.title, self.total, questions, self.time_budget_s, self.path)
+        return Rubric(self.name, self.title, self.total, questions, self.time_budget_s, self.path,
+                      self.isolate_building_blocks)
 
     def without_hidden(self) -> "Rubric":
         """Only the visible tests (the student pre-check: hidden cases are not shipped)."""
@@ -140,7 +142,7 @@ def _parse(d: dict, path: str) -> Rubric:
             raise ValueError(f"{q.id}: tests add up to {got:g} points, the question says {q.points:g}")
         questions.append(q)
     r = Rubric(d["name"], d.get("title", d["name"]), float(d["total"]), questions,
-               float(d.get("time_budget_s", 600)), path)
+               float(d.get("time_budget_s", 600)), path, bool(d.get("isolate_building_blocks", True)))
     got = sum(q.points for q in questions)
     if abs(got - r.total) > 1e-9:
         raise ValueError(f"questions add up to {got:g} points, the rubric's total says {r.total:g}")

@@ -32,7 +32,7 @@ def train_captioning(data_dir, cell_type, config):
     """Train the student's CaptioningRNN with the *template's* CaptioningSolver on the synthetic set.
 
     Returns the loss history and the trained parameters; the grader recomputes the
-    loss from those parameters itself."""
+    loss from those parameters itself, on its own copy of the training data."""
     import numpy as np
     from deeplearning.captioning_solver import CaptioningSolver
     from deeplearning.classifiers.rnn import CaptioningRNN
@@ -48,6 +48,4 @@ def train_captioning(data_dir, cell_type, config):
                               lr_decay=config["lr_decay"], verbose=False, print_every=10 ** 9)
     solver.train()
     return {"loss_history": np.asarray(solver.loss_history, dtype=np.float64),
-            "params": {k: np.asarray(v, dtype=np.float64) for k, v in model.params.items()},
-            "train_captions": np.asarray(data["train_captions"]),
-            "train_features": np.asarray(data["train_features"][data["train_image_idxs"]], dtype=np.float64)}
+            "params": {k: np.asarray(v, dtype=np.float64) for k, v in model.params.items()}}

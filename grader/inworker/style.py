@@ -13,6 +13,7 @@ import importlib
 import numpy as np
 import torch
 
+from grader.inworker import standins as S
 from grader.inworker import tensors as T
 
 
@@ -29,35 +30,20 @@ def gram_matrix(module, name, features, normalize):
     return T.fn(module, name)(f, normalize=bool(normalize))
 
 
-try:  # Gradescope-only: the student pre-check grades style_loss with the student's own gram_matrix
-    from grader.oracle.style import gram as _trusted_gram
-except ImportError:
-    _trusted_gram = None
-
-
-def style_loss(module, name, feats, style_layers, style_targets, style_weights, num_layers):
+def style_loss(module, name, feats, style_layers, style_targets, style_weights, num_layers, standins=()):
     """style_loss(feats, style_layers, style_targets, style_weights).
 
     ``feats`` maps layer index (as a string) -> feature map; the list handed to
     the student has ``num_layers`` entries, the unused ones being 1x1x1x1 zero
-    placeholders (only the style layers are stored in the fixtures).  While it
-    runs, the module's ``gram_matrix`` is a correct one, so a Gram-matrix bug
-    costs the gram_matrix checks only, not these as well."""
-    mod = importlib.import_module(module)
+    placeholders (only the style layers are stored in the fixtures).  ``standins``
+    names the student's functions replaced for this call (``gram_matrix`` when
+    the student's is wrong: grader/checklib/blocks.py)."""
     full = [torch.zeros(1, 1, 1, 1) for _ in range(int(num_layers))]
     for k, v in feats.items():
         full[int(k)] = T.tensor(v, True, leaf=False)
     targets = [T.tensor(t) for t in style_targets]
-    had = hasattr(mod, "gram_matrix")
-    saved = getattr(mod, "gram_matrix", None)
-    mod.gram_matrix = saved if _trusted_gram is None else _trusted_gram
-    try:
-        return getattr(mod, name)(full, [int(i) for i in style_layers], targets, [float(w) for w in style_weights])
-    finally:
-        if had:
-            mod.gram_matrix = saved
-        else:
-            del mod.gram_matrix
+    with S.installed(module, S.for_style(standins)):
+        return T.fn(module, name)(full, [int(i) for i in style_layers], targets, [float(w) for w in style_weights])
 
 
 def tv_loss(module, name, img, tv_weight):
@@ -85,16 +71,23 @@ def _loss_problem(what, value):
     return None
 
 
-def style_transfer_run(module, names, content_img, style_img, seed, p):
+def style_transfer_run(module, names, content_img, style_img, seed, p, standins=()):
     """The provided style-transfer loop (deeplearning.style_transfer.style_transfer of the
     template, unchanged but for the checks on what the losses return), with the
     student's content_loss / gram_matrix / style_loss / tv_loss.
 
     Returns the final image and the per-iteration losses the loop saw, or a
-    ``problem`` string when a loss cannot drive the optimization."""
-    mod = importlib.import_module(module)
-    content_loss_fn, gram_fn, style_loss_fn, tv_loss_fn = (getattr(mod, names[k]) for k in
-                                                           ("content_loss", "gram_matrix", "style_loss", "tv_loss"))
+    ``problem`` string when a loss cannot drive the optimization.  ``standins``:
+    the losses replaced by the grader's for this run (the student's are wrong)."""
+    with S.installed(module, S.for_style(standins)):
+        return _style_transfer_run(importlib.import_module(module), names, content_img, style_img, seed, p,
+                                   set(standins))
+
+
+def _style_transfer_run(mod, names, content_img, style_img, seed, p, replaced):
+    content_loss_fn, gram_fn, style_loss_fn, tv_loss_fn = (
+        S.STYLE[k] if k in replaced else getattr(mod, names[k])
+        for k in ("content_loss", "gram_matrix", "style_loss", "tv_loss"))
     cnn = T.model(seed).features
     content_img = T.tensor(content_img)
     style_img = T.tensor(style_img)

@@ -9,6 +9,9 @@ the starter placeholder), so a check never handles worker errors itself.
 """
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 from grader.checklib.compare import CheckFailure, fail
 from grader.questions import FILES
 from grader.sandbox.client import CallResult, Sandbox, StudentException, WorkerError
@@ -16,11 +19,35 @@ from grader.engine.staging import StageReport
 
 
 class Student:
-    def __init__(self, sandbox: Sandbox, report: StageReport):
+    def __init__(self, sandbox: Sandbox, report: StageReport, fixtures: Path | str | None = None,
+                 isolate_blocks: bool = True, test_names: dict[str, str] | None = None):
         self.sandbox = sandbox
         self.report = report
+        self.fixtures = fixtures          # the run's fixtures folder (visible.h5, hidden.h5 when present)
+        self.isolate_blocks = isolate_blocks  # judge dependent functions with correct building blocks
+        self.test_names = test_names or {}    # check name -> the rubric test it counts towards
         self.timeout: float | None = None  # the current check's per-call limit (from the rubric)
         self._memo: dict = {}
+        self._notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        """Something the current check's feedback should say even when it passes."""
+        if text not in self._notes:
+            self._notes.append(text)
+
+    def take_notes(self) -> list[str]:
+        notes, self._notes = self._notes, []
+        return notes
+
+    @contextlib.contextmanager
+    def quiet(self):
+        """Calls made inside (e.g. probing another function) add nothing to the current check's output."""
+        saved = self.sandbox._captured
+        self.sandbox._captured = None
+        try:
+            yield
+        finally:
+            self.sandbox._captured = saved
 
     # ------------------------------------------------------------ modules
     def require(self, staged_as: str) -> str:

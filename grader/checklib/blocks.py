@@ -1,0 +1,99 @@
+"""One bug, one deduction (DESIGN.md invariant 10): judge a function with correct building blocks.
+
+A graded function that depends on another graded function (calls it, or is
+checked against it) is first judged with the student's own code.  If that
+fails and a function it depends on fails its own tests, it is judged again
+with correct versions of exactly those functions standing in (the student's
+passing functions are kept, so the run still tests the student's code).  If it
+passes then, the student's code is right: the check passes, with a note naming
+the function at fault.  The correct versions never run in the student's
+process: the worker's stand-ins (grader/inworker/standins.py) ask the grader
+over the call's channel, and the grader answers from grader/oracle/.
+
+Whether a function "fails its own tests" is decided by running its own checks
+(registered here with ``@own_test``) on every case this run has, once per run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from grader.checklib.compare import CheckFailure
+from grader.engine import cases as cases_mod
+
+
+@dataclass(frozen=True)
+class OwnTest:
+    fixture: str                          # the fixture function whose cases the check runs on
+    check: Callable                       # check(student, case, *part) -> None, raises CheckFailure
+    parts: tuple = ()                     # e.g. the gradient names of a backward's check
+    test: str = ""                        # the rubric check name, to name its test in feedback
+
+
+OWN_TESTS: dict[str, list[OwnTest]] = {}
+
+
+def own_test(function: str, fixture: str | None = None, parts: tuple = (), test: str | None = None):
+    """Register ``check`` as one of ``function``'s own tests (decorator)."""
+    def deco(check):
+        OWN_TESTS.setdefault(function, []).append(OwnTest(fixture or function, check, tuple(parts),
+                                                          test or function))
+        return check
+    return deco
+
+
+def passes_own_tests(student, function: str) -> bool:
+    """Whether ``function`` passes every one of its own checks on every case of this run (memoized)."""
+    def run():
+        tests = OWN_TESTS.get(function)
+        if not tests:
+            return True  # nothing to blame it on
+        with student.quiet():
+            for t in tests:
+                for case in cases_mod.cases(t.fixture, student.fixtures):
+                    for part in (t.parts or (None,)):
+                        try:
+                            t.check(student, case, *(() if part is None else (part,)))
+                        except CheckFailure:
+                            return False
+        return True
+    return student.once(("passes-own-tests", function), run)
+
+
+def test_name(student, function: str) -> str:
+    tests = OWN_TESTS.get(function) or []
+    for t in tests:
+        name = student.test_names.get(t.test)
+        if name:
+            return name
+    return function
+
+
+def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool = True):
+    """``run(standins)`` with ``standins`` = () (the student's own functions), then, if it fails, with the
+    failing ones of ``depends_on`` replaced by correct versions.  Returns ``run``'s result; raises the
+    failure of the run that decides the verdict."""
+    try:
+        return run(())
+    except CheckFailure as own:
+        if not (available and student.isolate_blocks):
+            raise
+        bad = tuple(f for f in depends_on if not passes_own_tests(student, f))
+        if not bad:
+            raise
+        try:
+            result = run(bad)
+        except CheckFailure as again:
+            names = ", ".join(bad)
+            raise CheckFailure(f"{again} (this also fails with a correct {names}, so the fault is here; "
+                               f"{names} is wrong as well, see {', '.join(test_name(student, f) for f in bad)})") \
+                from None
+        where = ", ".join(f"{f} (see {test_name(student, f)})" for f in bad)
+        student.note(f"passes with a correct {', '.join(bad)}; fails with yours because {where} "
+                     f"{'is' if len(bad) == 1 else 'are'} wrong: {_first_line(own)}")
+        return result
+
+
+def _first_line(exc) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else ""

@@ -1,0 +1,372 @@
+"""Hostile submissions, one per class of attack (issue "Security"), graded through the real CLI.
+
+Each submission is the reference solution (so every check it does not attack keeps its points) with a
+payload added by a student who has read this repository.  Each must gain nothing, crash nothing, and
+leave no process behind.  The same classes through run_autograder, as root with the drop to the sandbox
+user, are in tests/tools/test_run_autograder.py and test_security_gradescope.py.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, REFERENCE, ROOT, grade
+from grader.sandbox import confine
+
+LANDLOCK = confine.landlock_abi() > 0
+needs_landlock = pytest.mark.skipif(not LANDLOCK, reason="this kernel has no Landlock (Linux 5.13+)")
+
+# Grader modules a worker child may hold: its own machinery, the in-worker helpers and course data.
+ALLOWED_IN_WORKER = ("grader", "grader.sandbox", "grader.sandbox.worker", "grader.sandbox.protocol",
+                     "grader.sandbox.confine", "grader.inworker", "grader.course")
+
+
+def hostile(tmp_path: Path, payload: str, file: str = "rnn_layers.py", name: str = "hostile") -> Path:
+    """A copy of reference/ with ``payload`` appended to deeplearning/<file>."""
+    dest = tmp_path / name
+    shutil.copytree(REFERENCE, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    target = dest / "deeplearning" / file
+    target.write_text(target.read_text() + "\n\n" + payload)
+    return dest
+
+
+def _wrap_step_forward(body: str) -> str:
+    """Payload that runs ``body`` (with ``print`` captured into the check's output) on every call of
+    rnn_step_forward, then computes the right answer."""
+    return ("_orig_step = rnn_step_forward\n\n\n"
+            "def rnn_step_forward(x, prev_h, Wx, Wh, b):\n"
+            + "".join("    " + line + "\n" for line in body.strip().splitlines())
+            + "    return _orig_step(x, prev_h, Wx, Wh, b)\n")
+
+
+# ------------------------------------------------------------------ 4. nothing of the grader in the worker
+@needs_landlock
+def test_worker_holds_no_solution_and_reads_nothing_of_the_grader(tmp_path):
+    secrets = [FIXTURES / "hidden.h5", REFERENCE / "deeplearning" / "rnn_layers.py",
+               ROOT / "grader" / "checks" / "test_q1_rnn.py", ROOT / "grader" / "oracle" / "style.py"]
+    body = f"""
+import sys, os
+print("MODULES", sorted(n for n in sys.modules if n.startswith("grader")))
+for mod in ("grader.paths", "grader.oracle.style", "grader.engine.cases"):
+    try:
+        __import__(mod)
+        print("IMPORTED", mod)
+    except Exception as e:
+        print("blocked", mod)
+for p in {[str(p) for p in secrets]!r}:
+    try:
+        open(p, "rb").read(1)
+        print("READ", p)
+    except OSError:
+        print("denied", p)
+try:
+    os.kill(os.getppid(), 0)
+    print("SIGNALLED the zygote")
+except OSError:
+    print("signal blocked")
+try:
+    open("/tmp/ag-escape-probe", "w").write("x")
+    print("WROTE outside its folder")
+except OSError:
+    print("write blocked")
+"""
+    g = grade(hostile(tmp_path, _wrap_step_forward(body)), questions="Q1")
+    out = g.tests["Q1.1 rnn_step_forward"]["output"]
+    mods = json.loads(out.split("MODULES ", 1)[1].split("\n", 1)[0].replace("'", '"'))
+    print(mods)
+    assert mods and all(m in ALLOWED_IN_WORKER or m.startswith(("grader.inworker.", "grader.course."))
+                        for m in mods), mods
+    assert "IMPORTED" not in out and "READ" not in out and "SIGNALLED" not in out and "WROTE" not in out, out
+    assert out.count("blocked grader.") == 3 and out.count("denied") == len(secrets)
+    assert g.results["score"] == sum(t["max_score"] for t in g.results["tests"])  # lost nothing else
+
+
+# ------------------------------------------------------------------ 1. no code of the submission ever runs as root
+@needs_landlock
+def test_planted_grader_package_is_never_imported(tmp_path):
+    """The submission plants grader/__init__.py in its working folder and kills its zygote, so the grader
+    restarts one: the new zygote (run by the grader, as root on Gradescope) must not import it.  (Without
+    Landlock the same attack is made as the sandbox user, in test_security_gradescope.py.)"""
+    marker_dir = Path(tempfile.mkdtemp(prefix="ag-plant-"))
+    os.chmod(marker_dir, 0o777)
+    marker = marker_dir / "planted-code-ran"
+    plant = f"open({str(marker)!r}, 'w').write(str(__import__('os').getuid()))\n"
+    body = f"""
+import os, signal
+for d in (".", "grader"):
+    os.makedirs("grader", exist_ok=True)
+open("grader/__init__.py", "w").write({plant!r})
+open("grader/__main__.py", "w").write({plant!r})
+try:
+    os.kill(os.getppid(), signal.SIGKILL)
+except OSError:
+    pass
+"""
+    try:
+        g = grade(hostile(tmp_path, _wrap_step_forward(body)), questions="Q1")
+        assert not marker.exists(), f"planted code ran as uid {marker.read_text()}"
+        assert g.results["score"] > 0  # grading went on
+    finally:
+        shutil.rmtree(marker_dir, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ 2. links, pipes and devices in the upload
+def test_links_pipes_and_devices_are_never_followed(tmp_path):
+    sub = tmp_path / "upload"
+    shutil.copytree(REFERENCE, sub, ignore=shutil.ignore_patterns("__pycache__"))
+    pkg = sub / "deeplearning"
+    (pkg / "classifiers" / "rnn.py").unlink()
+    (pkg / "classifiers" / "rnn.py").symlink_to(REFERENCE / "deeplearning" / "classifiers" / "rnn.py")
+    (sub / "a.zip").symlink_to("/dev/zero")
+    os.mkfifo(sub / "lstm.zip")
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (sub / "inner").symlink_to(victim)  # an inner zip named inner.zip would unpack "into" it
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("payload.py", "print('x')\n")
+    (sub / "inner.zip").write_bytes(buf.getvalue())
+    t0 = time.time()
+    g = grade(sub, questions="Q1", timeout=300)
+    assert time.time() - t0 < 120
+    assert list(victim.iterdir()) == []  # nothing unpacked through the link
+    lost = g.lost()
+    assert "Q1.7 CaptioningRNN.loss (rnn)" in lost and "not found" in lost["Q1.7 CaptioningRNN.loss (rnn)"]
+    assert "Q1.1 rnn_step_forward" not in lost  # the regular rnn_layers.py was graded
+
+
+def test_a_zip_member_that_is_a_link_is_skipped(tmp_path):
+    z = tmp_path / "upload.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for p in (REFERENCE / "deeplearning").rglob("*.py"):
+            zf.write(p, "deeplearning/" + p.relative_to(REFERENCE / "deeplearning").as_posix())
+        link = zipfile.ZipInfo("deeplearning/classifiers/rnn.py.orig")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(link, str(ROOT / "fixtures" / "hidden.h5"))
+    g = grade(z, questions="Q1")
+    assert g.results["score"] == sum(t["max_score"] for t in g.results["tests"])
+    assert "symbolic link" in g.results["output"]
+
+
+# ------------------------------------------------------------------ 8. zips that used to crash staging
+def _zip_with(tmp_path, extra) -> Path:
+    z = tmp_path / "upload.zip"
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for p in (REFERENCE / "deeplearning").rglob("*.py"):
+            zf.write(p, "deeplearning/" + p.relative_to(REFERENCE / "deeplearning").as_posix())
+        extra(zf)
+    return z
+
+
+def test_bad_zip_members_cost_only_themselves(tmp_path):
+    def extra(zf):
+        zf.writestr("x" * 300 + ".py", "print(1)\n")                       # name too long for the disk
+        zf.writestr("clash.py", "a = 1\n")
+        zf.writestr("clash.py/inner.py", "b = 2\n")                         # a file where a folder must go
+        zf.writestr("corrupt.py", "c = 3\n" * 1000)
+    z = _zip_with(tmp_path, extra)
+    data = bytearray(z.read_bytes())
+    # corrupt the compressed bytes of corrupt.py (CRC / inflate error when read)
+    with zipfile.ZipFile(z) as zf:
+        info = zf.getinfo("corrupt.py")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    for i in range(start + 5, start + 25):
+        data[i] ^= 0xFF
+    z.write_bytes(bytes(data))
+    g = grade(z, questions="Q1")
+    assert g.results["score"] == sum(t["max_score"] for t in g.results["tests"]), g.lost()
+    out = g.results["output"]
+    assert "name is too long" in out and "already there" in out and "could not be read" in out, out
+
+
+def test_a_member_that_lies_about_its_size_is_cut_off(tmp_path):
+    """The central directory says 10 bytes; the stream inflates to far more: at most the limit is read."""
+    from grader.engine import files
+    z = tmp_path / "lie.zip"
+    big = b"#" * (3 * 1024 * 1024)
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("deeplearning/huge.py", big)
+    data = bytearray(z.read_bytes())
+    with zipfile.ZipFile(z) as zf:
+        info = zf.getinfo("deeplearning/huge.py")
+    # patch the declared uncompressed size (local header at +22, central directory entry) to 10 bytes
+    data[info.header_offset + 22: info.header_offset + 26] = (10).to_bytes(4, "little")
+    cd = data.rfind(b"PK\x01\x02")
+    data[cd + 24: cd + 28] = (10).to_bytes(4, "little")
+    z.write_bytes(bytes(data))
+    dest = tmp_path / "out"
+    dest.mkdir()
+    got = files.safe_extract(z, dest, suffixes=(".py",), max_total=10**9, max_members=10, max_member=1024 * 1024)
+    assert not (dest / "deeplearning" / "huge.py").exists()
+    assert any("huge.py" in s for s in got.skipped), got.skipped
+
+
+# ------------------------------------------------------------------ 3. verdicts from data the worker supplies
+def test_a_forged_training_run_earns_nothing(tmp_path):
+    """The submission's CaptioningRNN is the template's stub; at import it replaces the grader's in-worker
+    training helper with one that returns made-up data on which made-up parameters have a tiny loss."""
+    sub = tmp_path / "forged"
+    shutil.copytree(REFERENCE, sub, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(ROOT / "student_template" / "deeplearning" / "classifiers" / "rnn.py",
+                    sub / "deeplearning" / "classifiers" / "rnn.py")
+    payload = '''
+import sys as _sys
+import numpy as _np
+
+
+def _forged(data_dir, cell_type, config):
+    V, D, W, H = 1004, 512, config["wordvec_dim"], config["hidden_dim"]
+    G = 4 * H if cell_type == "lstm" else H
+    p = {"W_embed": _np.zeros((V, W)), "W_proj": _np.zeros((D, H)), "b_proj": _np.zeros(H),
+         "Wx": _np.zeros((W, G)), "Wh": _np.zeros((H, G)), "b": _np.zeros(G),
+         "W_vocab": _np.zeros((H, V)), "b_vocab": _np.zeros(V)}
+    p["b_vocab"][0] = 50.0  # every word predicted as <NULL>: loss ~0 on all-<NULL> captions
+    return {"loss_history": _np.zeros(3), "params": p,
+            "train_captions": _np.zeros((50, 17), dtype=_np.int64), "train_features": _np.zeros((50, D))}
+
+
+for _name in list(_sys.modules):
+    if _name.startswith("grader.inworker"):
+        setattr(_sys.modules[_name], "train_captioning", _forged)
+'''
+    target = sub / "deeplearning" / "classifiers" / "rnn.py"
+    target.write_text(target.read_text() + payload)
+    g = grade(sub, questions="Q1,Q2")
+    lost = g.lost()
+    assert "Q1.9 overfit small data (rnn)" in lost and "Q2.7 overfit small data (lstm)" in lost, g.results["score"]
+
+
+# ------------------------------------------------------------------ 6. the wire
+_WIRE = '''
+import os as _os, socket as _socket, stat as _stat, struct as _struct, json as _json
+
+
+def _grader_socket():
+    for fd in range(3, 256):
+        try:
+            if _stat.S_ISSOCK(_os.fstat(fd).st_mode):
+                return fd
+        except OSError:
+            pass
+
+
+def _send_raw(data):
+    _os.write(_grader_socket(), data)
+
+
+def _header(obj):
+    raw = _json.dumps(obj).encode()
+    return _struct.pack("<I", len(raw)) + raw
+'''
+
+_ATTACKS = {
+    # function name -> bytes the payload writes to the grader before returning normally
+    "rnn_step_forward": "_struct.pack('<I', 60 * 1024 * 1024) + b'[' * 4096",
+    "rnn_forward": "_header({'ok': True, 'payload': eval('[' * 50000 + ']' * 50000)}) if False else "
+                   "_struct.pack('<I', 100000) + b'[' * 50000 + b']' * 50000",
+    "word_embedding_forward": "_header({'ok': True, 'payload': {'$nd': 0, 'dtype': '<f8', "
+                              "'shape': [2 ** 62, 4]}, 'buffers': [32]}) + b'x' * 32",
+    "lstm_step_forward": "_header({'ok': 'yes', 'handle': 'NaN', 'payload': None, 'buffers': []})",
+}
+
+
+def test_malformed_replies_are_the_students_failure_on_that_check(tmp_path):
+    payload = _WIRE
+    for fn, data in _ATTACKS.items():
+        payload += (f"\n\n_orig_{fn} = {fn}\n\n\ndef {fn}(*a, **k):\n"
+                    f"    _send_raw({data})\n"
+                    f"    return _orig_{fn}(*a, **k)\n")
+    t0 = time.time()
+    g = grade(hostile(tmp_path, payload), questions="Q1,Q2", timeout=400)
+    took = time.time() - t0
+    assert g.proc.returncode == 0 and "INTERNAL" not in g.proc.stderr, g.proc.stderr[-2000:]
+    lost = g.lost()
+    for test in ("Q1.1 rnn_step_forward", "Q1.3 rnn_forward", "Q1.5 word_embedding_forward",
+                 "Q2.1 lstm_step_forward"):
+        assert test in lost and "malformed" in lost[test], (test, lost.get(test))
+    assert "Q1.6 word_embedding_backward" not in lost or "malformed" in lost["Q1.6 word_embedding_backward"]
+    assert took < 200, took
+
+
+# ------------------------------------------------------------------ 7. hidden inputs in visible feedback
+def test_hidden_inputs_never_reach_a_visible_test(tmp_path):
+    """Correct code that logs every input it sees to a file in its folder and prints the whole log."""
+    from grader.engine import cases
+    hidden = {f"{float(c.inputs['x'].sum()):.9e}" for c in cases.cases("rnn_step_forward", FIXTURES) if c.hidden}
+    body = '''
+import os
+with open("inputs.log", "a") as f:
+    f.write("%.9e\\n" % float(x.sum()))
+try:
+    open("/tmp/ag-shared-log", "a").write("%.9e\\n" % float(x.sum()))
+except OSError:
+    pass
+for p in ("inputs.log", "/tmp/ag-shared-log"):
+    try:
+        print(open(p).read())
+    except OSError:
+        pass
+'''
+    g = grade(hostile(tmp_path, _wrap_step_forward(body)), questions="Q1")
+    visible = "\n".join(t["output"] for t in g.results["tests"] if t["visibility"] == "visible")
+    assert hidden and not any(h in visible for h in hidden)
+    assert g.results["score"] == sum(t["max_score"] for t in g.results["tests"])
+
+
+# ------------------------------------------------------------------ 9. nothing outlives the run
+def test_a_setsid_daemon_does_not_outlive_the_run(tmp_path):
+    body = '''
+import os, time, sys
+if not globals().get("_spawned"):
+    globals()["_spawned"] = True
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.write(w, str(os.getpid()).encode())
+            os.close(w)
+            while True:
+                time.sleep(0.2)
+        os._exit(0)
+    os.close(w)
+    print("DAEMON", os.read(r, 32).decode())
+'''
+    g = grade(hostile(tmp_path, _wrap_step_forward(body)), questions="Q1")
+    out = g.tests["Q1.1 rnn_step_forward"]["output"]
+    pid = int(out.split("DAEMON ", 1)[1].split()[0])
+    time.sleep(0.5)
+    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+
+
+# ------------------------------------------------------------------ 8. a full disk while writing results
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to mount a small tmpfs")
+def test_a_full_disk_while_writing_results_leaves_a_valid_results_json(tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        out = mnt / "results.json"
+        # leave room for the small placeholder (about 5 kB for Q1) but not for the full results (about 25 kB)
+        filler = mnt / "filler"
+        with open(filler, "wb") as f:
+            f.write(b"\0" * (64 * 1024 - 12 * 1024))
+        g = grade(REFERENCE, "--results", str(out), questions="Q1", check=False)
+        res = json.loads(out.read_text())
+        assert g.proc.returncode == 1  # the grader says it could not write its results
+        assert "not your fault" in res["tests"][0]["output"] and res["score"] == 0
+        from grader.engine.results import validate
+        assert validate(res) == []
+    finally:
+        subprocess.run(["umount", str(mnt)])
