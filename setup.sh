@@ -17,7 +17,7 @@ if [ "${GRADESCOPE:-}" = "1" ] || { [ "$(id -u)" = "0" ] && [ "$here" = "${AUTOG
     # CPU wheels of torch (no CUDA libraries: a much smaller image); plain PyPI if that index fails.
     python3 -m pip install --no-cache-dir -q --extra-index-url "${AUTOGRADER_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}" -r "$req" \
         || python3 -m pip install --no-cache-dir -q -r "$req"
-    python3 -c 'import numpy, h5py, yaml, pytest, torch, torchvision' \
+    python3 -c 'import numpy, h5py, yaml, pytest, torch, torchvision, scipy.ndimage' \
         || { echo "setup.sh: the pinned requirements did not install" >&2; exit 1; }
     id -u "$SANDBOX_USER" >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin "$SANDBOX_USER"
     chown -R root:root "$here"

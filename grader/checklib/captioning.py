@@ -7,7 +7,7 @@ try:  # the grader's own forward pass; the student pre-check ships without it
     from grader.oracle import captioning as trusted_captioning
 except ImportError:
     trusted_captioning = None
-from grader.checklib.compare import CheckFailure, as_array, check_close, fail
+from grader.checklib.compare import CheckFailure, as_array, check_close, fail, marginal
 
 MODEL_FILE = "classifiers/rnn.py"
 # Loss against the fixtures: the notebook reports differences ~2.6e-12 on a loss
@@ -76,9 +76,10 @@ def check_grads(student, case):
     bad = []
     for k in want:
         try:
-            check_close(f"grads['{k}']", grads[k], case.expected["grad_" + k], GRADS_TOL, hidden=True)
+            check_close(f"grads['{k}']", grads[k], case.expected["grad_" + k], GRADS_TOL, hidden=True,
+                        hint=MODEL_GRAD_HINTS.get(k, ""))
         except CheckFailure as exc:  # collect every wrong gradient in one message
-            bad.append(str(exc) + (f" ({MODEL_GRAD_HINTS[k]})" if k in MODEL_GRAD_HINTS else ""))
+            bad.append(str(exc))
     if bad:
         fail("; ".join(bad))
 
@@ -109,8 +110,13 @@ def check_model_gradient(student, case):
         num = ((vals[0::2] - vals[1::2]) / (2 * h)).reshape(x.shape)
         err = float(np.max(np.abs(num - analytic)) / max(np.max(np.abs(num)), 1e-8))
         if not err <= MODEL_GRADCHECK_TOL:
+            hint = MODEL_GRAD_HINTS.get(k, "")
+            if marginal(err, MODEL_GRADCHECK_TOL):
+                hint = (f"only {err / MODEL_GRADCHECK_TOL:.1f}x the tolerance: probably lost precision (float32 "
+                        "somewhere in the loss or the backward pass) rather than a wrong formula"
+                        + (f"; if not, {hint}" if hint else ""))
             bad.append(f"{k}: error {err:.1e} (max |numeric - analytic| / max |numeric|), expected below "
-                       f"{MODEL_GRADCHECK_TOL:.0e}" + (f"; {MODEL_GRAD_HINTS[k]}" if k in MODEL_GRAD_HINTS else ""))
+                       f"{MODEL_GRADCHECK_TOL:.0e}" + (f"; {hint}" if hint else ""))
     if bad:
         fail("your grads do not match a numeric gradient of your loss: " + "; ".join(bad))
 
@@ -133,20 +139,64 @@ def check_sample(student, case):
     start, end = vocab["<START>"], vocab["<END>"]
     if np.all(got == vocab["<NULL>"]):
         fail("every caption is <NULL>: sample() is not implemented yet")
-    for i in range(want.shape[0]):
-        # after the first <END> anything goes: the course lets sampling stop there or carry on
-        stop = int(np.argmax(want[i] == end)) + 1 if (want[i] == end).any() else want.shape[1]
-        if not np.array_equal(got[i, :stop], want[i, :stop]):
-            j = int(np.argmax(got[i, :stop] != want[i, :stop]))
-            extra = ""
-            if got[i, 0] == start and want[i, 0] != start:
-                extra = "; the first element must be the first *sampled* word, not <START>"
-            elif j > 0 and case.params["cell_type"] == "lstm":
-                extra = "; check that the LSTM cell state is carried from step to step (starting at zero)"
-            elif j > 0:
-                extra = "; check that each step feeds the previously sampled word and the new hidden state"
-            where = f"caption {i}, position {j}" if not case.hidden else f"position {j}"
-            fail(f"greedy decoding differs from the expected caption at {where}{extra}")
+    # after the first <END> anything goes: the course lets sampling stop there or carry on
+    stops = [int(np.argmax(w == end)) + 1 if (w == end).any() else want.shape[1] for w in want]
+    wrong = [i for i in range(want.shape[0]) if not np.array_equal(got[i, :stops[i]], want[i, :stops[i]])]
+    if not wrong:
+        return
+    i = wrong[0]
+    j = int(np.argmax(got[i, :stops[i]] != want[i, :stops[i]]))
+    where = f"caption {i}, position {j}" if not case.hidden else f"position {j}"
+    fail(f"greedy decoding differs from the expected caption at {where}"
+         + _sample_hint(got, want, stops, wrong, j, start, case))
+
+
+def _sample_hint(got, want, stops, wrong, j, start, case) -> str:
+    """What the difference looks like, in the terms of sample()'s loop (''; or '; ...')."""
+    N, T = want.shape
+    V = len(case.params["word_to_idx"])
+    i = wrong[0]
+
+    def same(a, b):
+        return len(a) == len(b) and np.array_equal(a, b)
+    if all(got[k, 0] == start and same(got[k, 1:stops[k]], want[k, :stops[k] - 1]) for k in wrong):
+        return ("; every caption begins with <START> and the sampled words follow one column late: captions[:, t] "
+                "holds the word sampled at step t, the first sampled word goes in column 0 (<START> is only the "
+                "first input word, not part of the output)")
+    if all(same(got[k, :stops[k] - 1], want[k, 1:stops[k]]) for k in wrong):
+        return ("; the sampled words are one column early: the word sampled at the first step (fed <START>) "
+                "belongs in column 0")
+    if N > 1:
+        if all(np.array_equal(got[0], got[k]) for k in range(N)) and not all(
+                np.array_equal(want[0, :stops[0]], want[k, :stops[0]]) for k in range(N)):
+            return ("; every image got the same caption: sample each image's word from its own row of the (N, V) "
+                    "scores (np.argmax(scores, axis=1)), and keep one hidden state per image")
+        for k in wrong:
+            other = [m for m in range(N) if m != k and same(got[k, :stops[m]], want[m, :stops[m]])]
+            if other:
+                return (f"; caption {k} is the expected caption of image {other[0]}" if not case.hidden else
+                        "; a caption is the expected caption of another image") + (
+                    ": the captions are in the wrong order or the images are mixed up across the batch; row i of "
+                    "the result must be the caption of features[i]")
+        if np.any(got >= V):
+            return (f"; some sampled indices are {V} or more, outside the vocabulary: np.argmax over the whole "
+                    "(N, V) array returns flat indices; take it per image (axis=1)")
+        if V > N and np.all(got < N):
+            return ("; every sampled index is below the batch size N: take the argmax over the vocabulary "
+                    "(axis=1 of the (N, V) scores), not over the batch")
+        stop = stops[i]
+        if j > 0 and stop - j >= 3 and any(np.array_equal(got[i, j:stop], want[m, j:stop]) for m in range(N) if m != i):
+            return ("; from that position on, the caption continues as another image's expected caption: keep each "
+                    "image's hidden state, scores and sampled word in its own row (argmax over axis=1 of the (N, V) "
+                    "scores)")
+    if got[i, 0] == start and want[i, 0] != start:
+        return "; the first element must be the first *sampled* word, not <START>"
+    if j == 0:
+        return ("; the first word is the argmax of the scores after one step from h0 = features @ W_proj + b_proj, "
+                "with <START> as the input word")
+    if case.params["cell_type"] == "lstm":
+        return "; check that the LSTM cell state is carried from step to step (starting at zero)"
+    return "; check that each step feeds the previously sampled word and the new hidden state"
 
 
 def _own_loss(student, params, features, captions, cell_type) -> float:

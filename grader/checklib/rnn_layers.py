@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grader.checklib.compare import as_array, compare_case, fail, rel_error
+from grader.checklib.compare import as_array, compare_case, fail, marginal, scaled_rel_error
 
 RNN_FILE = "rnn_layers.py"
 
@@ -127,6 +127,11 @@ def numeric_grad(student, staged_as, fn, args: list, wrt: int, douts: dict, h=1e
 
 def gradcheck_failure(name: str, err: float, tol: float, hint: str = "") -> None:
     if not err <= tol:
+        if marginal(err, tol):
+            hint = (f"this is only {err / tol:.1f}x the tolerance, within the numeric gradient's own noise for a "
+                    "forward pass that loses precision: your backward formula is probably right; check that your "
+                    "forward and backward passes compute in float64 (no float32 arrays or casts)"
+                    + (f"; if they do, {hint}" if hint else ""))
         fail(f"{name}: relative error {err:.1e} between your backward pass and a numeric gradient of your "
              f"forward pass, expected below {tol:.0e}" + (f"; {hint}" if hint else ""))
 
@@ -174,4 +179,4 @@ def check_gradient(student, fn: str, case, grad: str):
                lambda: numeric_grad(student, RNN_FILE, spec.forward, args, wrt, douts, label=spec.forward))
     if analytic.shape != num.shape:
         fail(f"{grad} has shape {analytic.shape}, expected {num.shape} (the shape of {spec.wrt[spec.grads.index(grad)]})")
-    gradcheck_failure(grad, rel_error(num, analytic), GRADCHECK_TOL[fn], HINTS.get((fn, grad), ""))
+    gradcheck_failure(grad, scaled_rel_error(analytic, num), GRADCHECK_TOL[fn], HINTS.get((fn, grad), ""))

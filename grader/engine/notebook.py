@@ -39,6 +39,19 @@ it runs here.  The module written to the staged package is:
    START/END OF YOUR CODE markers and defines no step function, that marked
    block becomes the body of ``update_class_visulization(model, target_y,
    l2_reg, learning_rate, img)`` (the step's variables have those names).
+   A notebook that defines the step as CS231n's
+   ``class_visualization_update_step(img, model, target_y, l2_reg,
+   learning_rate)`` is graded on that function, not on the template's stub of
+   CS182's name (``StagedFile.functions`` lists what the notebook defined).
+4. A student-written function whose definition sits in a part of a cell that
+   does not parse becomes a function that raises ``SyntaxError`` naming the
+   cell and line, so its checks say "cell 7 has a syntax error at line 19"
+   instead of grading the template's stub as not implemented.
+
+The staging report records which lines of the module are the template's
+provided code (``StagedFile.provided_lines``), so a check can tell an error
+raised inside provided code (``bce_loss``, ``jitter`` ...) from the student's
+(``grader.checklib.provided``).
 """
 from __future__ import annotations
 
@@ -94,9 +107,11 @@ def code_cells(path: Path) -> list[str]:
     return out
 
 
-def _parse_blocks(src: str) -> list[tuple[ast.AST, str]]:
+def _parse_blocks(src: str, errors: list | None = None) -> list[tuple[ast.AST, str]]:
     """(statement, its source lines) for each top-level statement; a cell that does not parse as a
-    whole is split at unindented lines and the parts that parse are kept."""
+    whole is split at unindented lines and the parts that parse are kept.  ``errors`` (if given)
+    receives (line in the cell, message, names the broken part defines) for each part that does
+    not parse."""
     try:
         tree = ast.parse(src)
         return [(node, src) for node in tree.body]
@@ -112,7 +127,12 @@ def _parse_blocks(src: str) -> list[tuple[ast.AST, str]]:
         chunk = "\n" * a + "\n".join(lines[a:b])  # keep line numbers
         try:
             tree = ast.parse(chunk)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
+        except SyntaxError as exc:
+            if errors is not None:
+                names = re.findall(r"^(?:async\s+)?(?:def|class)\s+(\w+)", "\n".join(lines[a:b]), re.M)
+                errors.append((exc.lineno or a + 1, exc.msg or "invalid syntax", names))
+            continue
+        except (ValueError, RecursionError, MemoryError):
             continue
         out += [(node, chunk) for node in tree.body]
     return out
@@ -257,7 +277,16 @@ def _class_visualization_step(node, src: str) -> str | None:
 
 
 # ------------------------------------------------------------------ assembling a module
-def extract(cells: list[str], staged_as: str, template_src: str) -> tuple[str, dict]:
+def _syntax_stub(name: str, cell: int, line: int, msg: str, shown: str) -> str:
+    """A function that says, when called, that its definition in the notebook does not parse."""
+    text = (f"cell {cell} of {shown} has a syntax error at line {line} of the cell ({msg}), so {name} could "
+            "not be read from it: fix that cell (it must run in the notebook)")
+    return (f"def {name}(*args, **kwargs):\n"
+            f"    why = {text!r}\n"
+            f"    raise SyntaxError(why)  # the notebook's definition of {name} does not parse\n")
+
+
+def extract(cells: list[str], staged_as: str, template_src: str, shown: str = "the notebook") -> tuple[str, dict]:
     """Notebook part of the module for ``staged_as`` and a summary of what was taken."""
     wanted = FILES[staged_as].notebook_functions
     provided = _template_names(template_src) - set(wanted)
@@ -266,8 +295,15 @@ def extract(cells: list[str], staged_as: str, template_src: str) -> tuple[str, d
     parts, taken, consts, kept, imports = [], [], [], set(), 0
     step_code = None
     defined = _defined_functions(cells)
+    broken: dict[str, tuple[int, int, str]] = {}  # wanted function -> (cell, line, message) of a part that does not parse
     for i, src in enumerate(cells):
-        for node, text in _parse_blocks(src):
+        errors: list = []
+        blocks = _parse_blocks(src, errors)
+        for line, msg, names in errors:
+            for n in names:
+                if n in wanted:
+                    broken[n] = (i + 1, line, msg)
+        for node, text in blocks:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 if _import_ok(node, staged_as):
                     parts.append(f"# cell {i + 1}\ntry:\n{textwrap.indent(_segment(node, text), '    ')}\n"
@@ -293,8 +329,20 @@ def extract(cells: list[str], staged_as: str, template_src: str) -> tuple[str, d
     if step_code is not None:
         parts.append(step_code)
         taken.append("update_class_visulization (the step inside create_class_visualization)")
+    # a function whose only definition is in a part of a cell that does not parse: calling it says so
+    # (instead of grading the template's stub as "not implemented")
+    stubs = []
+    if "create_class_visualization" in broken and step_code is None and not (defined & set(_STEP_NAMES)):
+        broken.setdefault("update_class_visulization", broken["create_class_visualization"])  # its step lives there
+    for n, (cell, line, msg) in broken.items():
+        if n in defined or n in taken or n == "create_class_visualization":
+            continue
+        parts.append(_syntax_stub(n, cell, line, msg, shown))
+        stubs.append(n)
+    names = [t.split(" ")[0] for t in taken] + stubs
     return "\n".join(parts), {"functions": taken, "constants": consts, "kept_from_template": sorted(kept),
-                              "imports": imports, "step_from_inline": step_code is not None}
+                              "imports": imports, "step_from_inline": step_code is not None,
+                              "names": names, "syntax_errors": {n: broken[n] for n in stubs}}
 
 
 def _score(cells: list[str], staged_as: str) -> int:
@@ -334,16 +382,18 @@ def _fill_one(sf, parsed: dict, root: Path, pkg_dir: Path, template: Path) -> No
         rel = best.relative_to(root).as_posix()
     except ValueError:
         rel = best.name
-    body, info = extract(parsed[best], sf.staged_as, template_src)
+    body, info = extract(parsed[best], sf.staged_as, template_src, shown=rel)
     header = (f"# {PACKAGE}/{sf.staged_as} assembled by the autograder: the course's provided code\n"
               f"# (template), then the imports, definitions and constants of the code cells of {rel}.\n"
               "# Nothing else from the notebook runs here (no training, plotting or downloads).\n")
-    source = (header + template_src.rstrip("\n") + "\n\n\n"
-              + f"# {'-' * 60} from the notebook {rel}\n" + body)
+    provided = header + template_src.rstrip("\n")
+    source = provided + "\n\n\n" + f"# {'-' * 60} from the notebook {rel}\n" + body
     dest = pkg_dir / sf.staged_as
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(source)
     sf.origin, sf.source = "notebook", rel
+    sf.functions = list(info["names"])
+    sf.provided_lines = provided.count("\n") + 1
     note = "functions taken from the notebook's code cells: " + (", ".join(info["functions"]) or "none")
     if info["constants"]:
         note += "; constants: " + ", ".join(info["constants"])
@@ -354,6 +404,10 @@ def _fill_one(sf, parsed: dict, root: Path, pkg_dir: Path, template: Path) -> No
                if f not in defined and f not in ("create_class_visualization", "class_visualization_update_step")]
     if info["step_from_inline"] or "class_visualization_update_step" in defined:
         missing = [f for f in missing if f != "update_class_visulization"]
+    errors = info["syntax_errors"]
+    for n, (cell, line, msg) in sorted(errors.items()):
+        note += f"; {n}: cell {cell} has a syntax error at line {line} ({msg}), so it could not be read"
+    missing = [f for f in missing if f not in errors]
     if missing:
         note += "; not defined in the notebook (graded as missing): " + ", ".join(missing)
     sf.note = note

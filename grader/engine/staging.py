@@ -4,6 +4,13 @@ The staged folder holds ``deeplearning/``: the template's provided modules plus
 the student's files, found by name anywhere in the submission.  Student files
 missing from the submission are left out, so the checks that need them fail
 with a message saying so, and every other check still runs.
+
+Each staged student file is then prepared (``prepare_sources``), keeping its
+line numbers: the course year whose layout it follows is recognised
+(``grader.course.years``) and reported; imports the grading environment cannot
+satisfy are commented out with a note saying whether the line was the course's
+or the student's; and the PyTorch files' GPU-only lines run on the CPU
+(``grader.engine.rewrite``).
 """
 from __future__ import annotations
 
@@ -14,9 +21,10 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-from grader.engine import files
+from grader.course import years
+from grader.engine import files, rewrite
 from grader.paths import FIXTURES, PACKAGE, TEMPLATE
-from grader.questions import FILES
+from grader.questions import FILES, QUESTIONS, questions_of_file
 
 MAX_ZIP_BYTES = 200 * 1024**2      # uncompressed total read from one upload
 MAX_ZIP_MEMBERS = 20000
@@ -37,6 +45,9 @@ class StagedFile:
     source: str | None = None       # path inside the submission
     origin: str = "missing"          # "file", "notebook", "missing", "unreadable"
     note: str = ""
+    layout: str = ""                 # the course year's layout it follows ("CS231n 2021-2024 layout"), if recognised
+    functions: list[str] = field(default_factory=list)  # notebook origin: the student-written functions taken
+    provided_lines: int = 0          # notebook origin: lines 1..provided_lines are the course's provided code
 
 
 @dataclass
@@ -139,6 +150,94 @@ def find_student_files(root: Path) -> tuple[dict[str, StagedFile], list[str], li
     return found, messages, notebooks
 
 
+def _torch_file(staged_as: str) -> bool:
+    return any(QUESTIONS[q].torch for q in questions_of_file(staged_as))
+
+
+def _course_module_exists(pkg: Path, staged_as: str, module: str, level: int) -> bool:
+    """Whether an import of the course's package (``cs231n.x``, ``deeplearning.x``, ``.x``) finds a
+    module of the staged package (the template's provided modules and the student's files)."""
+    if level:
+        base = ([PACKAGE] + staged_as.split("/")[:-1])
+        base = base[: len(base) - (level - 1)] if level > 1 else base
+        if not base:
+            return False
+        parts = base[1:] + (module.split(".") if module else [])
+    else:
+        parts = module.split(".")[1:]
+    target = pkg.joinpath(*parts) if parts else pkg
+    return target.with_suffix(".py").is_file() or (target / "__init__.py").is_file()
+
+
+def _unavailable_imports(text: str, staged_as: str, pkg: Path, messages: list[str]) -> str:
+    """Comment out module-level imports that cannot work here (a package the grading environment
+    lacks, a course module this assignment does not have), saying whose line it was."""
+    drop = {}
+    for node, module, level in rewrite.module_imports(text):
+        top = module.split(".")[0]
+        if level or top in years.COURSE_PACKAGES:
+            if _course_module_exists(pkg, staged_as, module, level):
+                continue
+            what = f"the course module {('.' * level) + module} is not part of this assignment"
+        elif years.installed(top):
+            continue
+        else:
+            what = f"the grading environment does not have the package {top}"
+        drop.setdefault(node, what)
+    if not drop:
+        return text
+    for node, what in sorted(drop.items(), key=lambda kv: kv[0].lineno):
+        line = rewrite.statement_text(text, node)
+        if years.is_provided_line(staged_as, line):
+            messages.append(f"{staged_as}: line {node.lineno} is the course's provided `{line}`, and {what}: "
+                            "not your fault (the course staff should fix the grading environment); the line is "
+                            "skipped and the rest of your file is graded")
+        else:
+            messages.append(f"{staged_as}: line {node.lineno} `{line}` cannot run here: {what}; the line is "
+                            "skipped so that the rest of your file can be graded (code that uses what it imports "
+                            "will fail)")
+    return rewrite.comment_out(text, list(drop), "skipped by the grader: not importable here")
+
+
+def prepare_sources(report: StageReport, pkg: Path) -> None:
+    """After the student's files are in ``pkg``: recognise each file's course-year layout, skip
+    imports that cannot work in the grading environment, and run GPU-only lines of the PyTorch
+    files on the CPU.  Every rewrite keeps the file's line numbers."""
+    present = {k: sf for k, sf in report.files.items() if sf.origin in ("file", "notebook")}
+    texts = {}
+    for staged_as in present:
+        try:
+            texts[staged_as] = (pkg / staged_as).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+    first = {}
+    for k, t in texts.items():
+        try:
+            first[k] = years.detect(k, present[k].source or "", t, notebook=present[k].origin == "notebook")
+        except (RecursionError, MemoryError, ValueError):
+            first[k] = None
+    courses = [lay.course for lay in first.values() if lay is not None]
+    hint = max(set(courses), key=courses.count) if courses else None
+    for staged_as, text in texts.items():
+        sf = present[staged_as]
+        try:
+            lay = first[staged_as] or years.detect(staged_as, sf.source or "", text, course=hint)
+            if lay is not None:
+                sf.layout = lay.label
+                report.messages.append(f"{staged_as}: recognised the {lay.label} ({lay.path})")
+            new = _unavailable_imports(text, staged_as, pkg, report.messages)
+            if _torch_file(staged_as):
+                new, changes = rewrite.cpu_only(new)
+                if changes:
+                    report.messages.append(f"{staged_as}: GPU-only lines run on the CPU here (every check runs on "
+                                           f"the CPU; your file is unchanged otherwise): {rewrite.summarize(changes)}")
+        except (RecursionError, MemoryError, ValueError) as exc:  # a pathological file is graded as it is
+            report.messages.append(f"{staged_as}: not prepared ({type(exc).__name__}); graded as submitted")
+            continue
+        if new != text:
+            (pkg / staged_as).write_text(new, encoding="utf-8")
+
+
 def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = None,
           datasets: Path | None = FIXTURES / "coco_synth") -> StageReport:
     """Stage ``submission`` into a fresh folder; the caller removes ``report.stage_dir``."""
@@ -187,6 +286,7 @@ def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = No
             shutil.copyfile(root / sf.source, dest)
     from grader.engine import notebook  # Q3-Q5 code may live only in a notebook
     notebook.fill_from_notebooks(report, root, notebooks, pkg, template=template)
+    prepare_sources(report, pkg)
     for staged_as, sf in found.items():
         if sf.origin == "missing":
             report.messages.append(f"{staged_as}: no {FILES[staged_as].shown} in the submission")

@@ -1,9 +1,24 @@
-"""What student code sees of its environment inside the worker: module aliases and introspection.
+"""What student code sees of its environment inside the worker: module aliases, the names older
+course years relied on, and introspection.
 
 Imported by the zygote before it drops privileges.  CS231n's module names
 (``cs231n``, ``cs231n.net_visualization_pytorch``...) resolve to the same staged
 modules as CS182's; the table comes from ``grader.questions`` through the
 zygote's configuration.
+
+``install_course_compat()`` is what the zygote calls once, before it forks
+children for student code (it changes this process only, never the grader's):
+
+- ``install_numpy1_aliases()``: the numpy 1.x names that numpy 2 removed
+  (``np.int``, ``np.float``, ``np.product``, ``np.asscalar``, ``np.NaN`` ...),
+  with numpy 1.x's meaning, for code written for the CS182 2019-2021 and
+  CS231n 2019-2020 environments (numpy 1.16-1.19);
+- ``install_scipy_aliases()``: ``scipy.ndimage.filters`` (which the provided
+  first lines of CS231n 2019-2023's network visualization import) for a SciPy
+  that no longer ships it;
+- ``preimport()``: the modules those provided lines import
+  (``grader.course.years.required_modules()``), loaded while every file is
+  readable, before the zygote drops privileges.
 """
 from __future__ import annotations
 
@@ -56,3 +71,133 @@ def signature_info(fn):
     return {"params": list(sig.parameters),
             "defaults": {k: repr(v.default) for k, v in sig.parameters.items()
                          if v.default is not inspect.Parameter.empty}}
+
+
+# ------------------------------------------------------------------ numpy 1.x names
+def _asscalar(a):
+    """numpy 1.x ``np.asscalar(a)``: ``a.item()``."""
+    return a.item()
+
+
+def _alen(a):
+    """numpy 1.x ``np.alen(a)``: the length of the first dimension."""
+    import numpy as np
+    return len(np.array(a, ndmin=1))
+
+
+def _msort(a):
+    """numpy 1.x ``np.msort(a)``: sorted along the first axis."""
+    import numpy as np
+    return np.sort(a, axis=0)
+
+
+def _asfarray(a, dtype=None):
+    """numpy 1.x ``np.asfarray``: an array of a floating type (float64 unless a float dtype is given)."""
+    import numpy as np
+    dtype = np.dtype(np.float64 if dtype is None else dtype)
+    if not np.issubdtype(dtype, np.inexact):
+        dtype = np.dtype(np.float64)
+    return np.asarray(a, dtype=dtype)
+
+
+def numpy1_aliases() -> dict:
+    """name -> value of each numpy 1.x name that numpy 2 removed, as numpy 1.x defined it.
+
+    The builtin-type aliases are the builtins themselves (``np.int is int`` as in numpy < 1.24),
+    the function aliases are numpy's own functions (``np.product is np.prod``).  ``np.bool`` and
+    ``np.long`` are left as numpy 2 has them: numpy 2 defines them again (as ``np.bool_`` and
+    the C long), and for dtypes they mean what numpy 1.x meant."""
+    import math
+    import warnings
+
+    import numpy as np
+    exc = np.exceptions
+    return {
+        # builtin type aliases (numpy < 1.24)
+        "int": int, "float": float, "complex": complex, "object": object, "str": str, "unicode": str,
+        # scalar type aliases (numpy < 2.0)
+        "float_": np.float64, "complex_": np.complex128, "cfloat": np.complex128, "singlecomplex": np.complex64,
+        "longfloat": np.longdouble, "longcomplex": np.clongdouble, "clongfloat": np.clongdouble,
+        "string_": np.bytes_, "unicode_": np.str_, "int0": np.intp, "uint0": np.uintp, "bool8": np.bool_,
+        "object0": np.object_, "str0": np.str_, "bytes0": np.bytes_, "void0": np.void,
+        # constants
+        "NaN": np.nan, "NAN": np.nan, "Inf": np.inf, "Infinity": np.inf, "infty": np.inf, "PINF": np.inf,
+        "NINF": -np.inf, "PZERO": 0.0, "NZERO": -0.0,
+        # functions
+        "product": np.prod, "cumproduct": np.cumprod, "sometrue": np.any, "alltrue": np.all,
+        "round_": np.round, "asscalar": _asscalar, "alen": _alen, "msort": _msort, "asfarray": _asfarray,
+        "mat": np.asmatrix,
+        # modules and exceptions numpy 1.x re-exported
+        "math": math, "warnings": warnings, "AxisError": exc.AxisError, "ComplexWarning": exc.ComplexWarning,
+        "VisibleDeprecationWarning": exc.VisibleDeprecationWarning, "RankWarning": exc.RankWarning,
+        "TooHardError": exc.TooHardError,
+    }
+
+
+def install_numpy1_aliases() -> list[str]:
+    """Give this process's numpy the numpy 1.x names that numpy 2 removed (``numpy1_aliases()``);
+    names numpy still has are left alone.  Returns the names added.  Idempotent."""
+    import numpy as np
+    added = []
+    for name, value in numpy1_aliases().items():
+        if name in np.__dict__:
+            continue
+        setattr(np, name, value)
+        added.append(name)
+    return added
+
+
+def install_scipy_aliases() -> list[str]:
+    """``scipy.ndimage.filters`` (deprecated since SciPy 1.8, still shipped by 1.15) as an alias
+    of ``scipy.ndimage`` should a SciPy without it be installed.  Returns the aliases added."""
+    added = []
+    try:
+        import scipy.ndimage
+    except ImportError:
+        return added
+    for old in ("filters", "interpolation", "measurements", "morphology"):
+        name = f"scipy.ndimage.{old}"
+        if name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            sys.modules[name] = scipy.ndimage
+            setattr(scipy.ndimage, old, scipy.ndimage)
+            added.append(name)
+    return added
+
+
+def preimport(torch: bool = True, modules=None) -> list[str]:
+    """Import the modules the courses' provided lines import (``modules``, default
+    ``grader.course.years.required_modules()``; numpy-only ones unless ``torch``), so that they load
+    before the zygote drops privileges and once per run.  Returns the ones that could not be imported
+    (the project's tests require none)."""
+    import warnings
+
+    if modules is None:
+        from grader.course.years import required_modules
+        modules = required_modules()
+    failed = []
+    for name in modules:
+        if not torch and name.split(".")[0] in ("torch", "torchvision", "PIL", "scipy"):
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # scipy.ndimage.filters is deprecated
+                importlib.import_module(name)
+        except Exception:
+            failed.append(name)
+    return failed
+
+
+def install_course_compat(torch: bool = True, modules=None) -> dict:
+    """Everything student code of any course year needs from its environment; the zygote calls it
+    once, before forking and before it seals the grader package (``torch``: whether this zygote runs
+    the PyTorch questions; ``modules``: the list to pre-import, e.g. sent in the zygote's configuration
+    as ``grader.course.years.required_modules()``, so that the worker needs no grader module for it).
+    Returns what it did, for a log line."""
+    numpy_names = install_numpy1_aliases()
+    scipy_names = install_scipy_aliases() if torch else []
+    failed = preimport(torch, modules)
+    return {"numpy": numpy_names, "scipy": scipy_names, "not_importable": failed}

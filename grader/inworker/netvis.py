@@ -28,7 +28,9 @@ def fooling(module, name, X, target_y, seed):
 
 
 def class_vis_step(module, name, order, img, target_y, l2_reg, learning_rate, seed):
-    """One class-visualization step on a grad-requiring image; returns the image after the call.
+    """One class-visualization step on a grad-requiring image; returns the image after the call (an
+    in-place update, as CS231n's step does) and what the call returned (CS182's starter clones the image
+    and returns the updated copy): the check grades whichever of the two holds the step.
 
     ``order`` is "cs182" for update_class_visulization(model, target_y, l2_reg,
     learning_rate, img) and "cs231n" for class_visualization_update_step(img,
