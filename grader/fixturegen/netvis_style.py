@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import os
 
 import numpy as np
 
@@ -94,7 +95,7 @@ def build(ref) -> list[Case]:
     st = importlib.import_module("deeplearning.style_transfer")
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the worker's setting; also makes regeneration reproducible
+    torch.set_num_threads(int(os.environ.get("AUTOGRADER_FIXTURE_THREADS", "1")))  # the worker runs one thread
     try:
         return _build(torch, tm, nv, st)
     finally:

@@ -48,7 +48,7 @@ ZYGOTE_START_TIMEOUT = 180.0  # torch import on a slow, shared CPU (measured 5-6
 WALL_PER_CPU_SECOND = 4.0
 POLL_S = 0.1                  # how often a waiting call looks at the child's CPU time
 OUTPUT_LIMIT = 8000           # characters of a child's output accepted per reply
-MEMORY_MARGIN = 96 * 1024**2  # left to the grader and the page cache when a child's budget comes from the container
+MEMORY_MARGIN = 32 * 1024**2  # left to the grader's own growth when a child's budget comes from the container
 MAX_CALLBACKS = 50_000        # requests for correct building blocks in one call
 MAX_CALLBACK_ELEMENTS = 4_000_000  # array elements per request for a building block
 
@@ -148,7 +148,8 @@ class Sandbox:
         self._imports: dict[str, object] = {}
         self._timed_out: dict[str, float] = {}
         self._captured: list[str] | None = None
-        self._callbacks: dict = {}
+        self._budget_lowered = False
+        self._oom_at_spawn = None
         self._handles: dict[int, object] = {}
         self._next_handle = 1
         self.spawned = 0
@@ -225,6 +226,7 @@ class Sandbox:
             self._zygotes.pop(self.torch_mode, None)
             sock, pid = self._zygote(self.torch_mode).spawn(spec)
         self._child = (sock, pid, workdir)
+        self._oom_at_spawn = procs.container_memory().oom_kills
 
     def kill_child(self):
         if self._child is None:
@@ -321,7 +323,7 @@ class Sandbox:
         if self._child is None:
             self._spawn()
         sock, pid, _ = self._child
-        oom_before = procs.container_memory().oom_kills
+        oom_before = self._oom_at_spawn
         reader = _CallReader(sock, pid, cpu_limit=timeout, wall_limit=wall)
         counts = [0]
         try:
@@ -374,7 +376,10 @@ class Sandbox:
                 raise StudentException(f"{label} returned a value that cannot be graded: {text('message', 2000)}",
                                        kind=kind)
             message = text("message", 4000)
-            if (self._budget_lowered and text("exc_type", 100) == "MemoryError"):
+            oom = procs.container_memory().oom_kills
+            starved = self._budget_lowered or (oom is not None and self._oom_at_spawn is not None
+                                               and oom > self._oom_at_spawn)
+            if starved and _out_of_memory(text("exc_type", 100), message):
                 raise EnvironmentFailure(f"{label} ran out of memory in a container smaller than the grader's "
                                          "usual budget (not your fault)")
             raise StudentException(message, text("exc_type", 200), text("traceback", 6000), kind)
@@ -418,6 +423,15 @@ class Sandbox:
                                    callbacks=callbacks)
         h = head.get("handle")
         return CallResult(value, Ref(h) if isinstance(h, int) else None)
+
+
+_OOM_TEXTS = ("can't allocate memory", "not enough memory", "could not create a primitive", "bad_alloc",
+              "Cannot allocate memory", "out of memory", "failed to map segment")
+
+
+def _out_of_memory(exc_type: str, message: str) -> bool:
+    """An allocation failed: numpy's MemoryError, or torch's or oneDNN's allocator refusing (a RuntimeError)."""
+    return exc_type == "MemoryError" or any(t in message for t in _OOM_TEXTS)
 
 
 def _elements(value, depth=0) -> int:

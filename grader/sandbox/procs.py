@@ -160,7 +160,7 @@ def cpu_seconds(pid: int) -> float | None:
 @dataclass
 class Memory:
     limit: int | None      # bytes the cgroup may use (None: no limit we can see)
-    used: int | None       # bytes it uses now
+    used: int | None       # bytes its processes hold now (anonymous memory and mapped files, not page cache)
     oom_kills: int | None  # times the OOM killer fired in it (None: not reported)
 
     @property
@@ -227,7 +227,9 @@ def container_memory() -> Memory:
                 break
             d = d.parent
         events = _kv(v2 / "memory.events")
-        return Memory(limit, _read_int(v2 / "memory.current"), events.get("oom_kill"))
+        st = _kv(v2 / "memory.stat")
+        used = st["anon"] + st.get("file_mapped", 0) if "anon" in st else _read_int(v2 / "memory.current")
+        return Memory(limit, used, events.get("oom_kill"))
     if v1 is not None:
         limit, d = None, v1
         while str(d).startswith(str(_CGROUP_ROOT)) and (d / "memory.limit_in_bytes").exists():
@@ -236,7 +238,10 @@ def container_memory() -> Memory:
                 limit = lim if limit is None else min(limit, lim)
             d = d.parent
         ctl = _kv(v1 / "memory.oom_control")
-        return Memory(limit, _read_int(v1 / "memory.usage_in_bytes"), ctl.get("oom_kill"))
+        st = _kv(v1 / "memory.stat")
+        used = (st["total_rss"] + st.get("total_mapped_file", 0) if "total_rss" in st
+                else _read_int(v1 / "memory.usage_in_bytes"))
+        return Memory(limit, used, ctl.get("oom_kill"))
     return Memory(None, None, None)
 
 
