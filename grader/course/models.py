@@ -12,8 +12,8 @@ student's ``nn.Sequential`` whose indices differ from the reference's (an extra
 trainable parameters come in the same order with the same shapes.  Buffers
 (BatchNorm running statistics) are left untouched.
 
-torch is imported at module level (the helpers build tensors); torchvision is
-imported only inside :func:`squeezenet`.
+torch is imported inside the functions that need it; torchvision never (the model is
+built here, module for module).
 """
 from __future__ import annotations
 
@@ -136,10 +136,57 @@ def load_params_by_order(model, arrays) -> None:
             p.copy_(src.to(device=p.device, dtype=p.dtype))
 
 
+def squeezenet1_1(num_classes: int = 1000):
+    """torchvision's SqueezeNet 1.1 (same modules, names, order and initialization-free shapes), without
+    importing torchvision: ``features`` (13 children, as extract_features returns them) and
+    ``classifier`` (Dropout, 1x1 conv to the classes, ReLU, global average pool)."""
+    import torch
+    from torch import nn
+
+    class Fire(nn.Module):
+        def __init__(self, inplanes, squeeze, expand1x1, expand3x3):
+            super().__init__()
+            self.inplanes = inplanes
+            self.squeeze = nn.Conv2d(inplanes, squeeze, kernel_size=1)
+            self.squeeze_activation = nn.ReLU(inplace=True)
+            self.expand1x1 = nn.Conv2d(squeeze, expand1x1, kernel_size=1)
+            self.expand1x1_activation = nn.ReLU(inplace=True)
+            self.expand3x3 = nn.Conv2d(squeeze, expand3x3, kernel_size=3, padding=1)
+            self.expand3x3_activation = nn.ReLU(inplace=True)
+
+        def forward(self, x):
+            x = self.squeeze_activation(self.squeeze(x))
+            return torch.cat([self.expand1x1_activation(self.expand1x1(x)),
+                              self.expand3x3_activation(self.expand3x3(x))], 1)
+
+    class SqueezeNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.num_classes = num_classes
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 64, kernel_size=3, stride=2), nn.ReLU(inplace=True),
+                nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
+                Fire(64, 16, 64, 64), Fire(128, 16, 64, 64),
+                nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
+                Fire(128, 32, 128, 128), Fire(256, 32, 128, 128),
+                nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
+                Fire(256, 48, 192, 192), Fire(384, 48, 192, 192), Fire(384, 64, 256, 256),
+                Fire(512, 64, 256, 256))
+            self.classifier = nn.Sequential(nn.Dropout(p=0.5), nn.Conv2d(512, num_classes, kernel_size=1),
+                                            nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d((1, 1)))
+
+        def forward(self, x):
+            return torch.flatten(self.classifier(self.features(x)), 1)
+
+    return SqueezeNet()
+
+
 def squeezenet(seed: int = 0, num_classes: int = 1000):
     """A torchvision SqueezeNet 1.1 with deterministic, seeded weights.
 
-    Architecture: ``torchvision.models.squeezenet1_1(weights=None)``.  Every
+    Architecture: that of ``torchvision.models.squeezenet1_1(weights=None)``,
+    built here module for module (``squeezenet1_1``) so that the worker does
+    not have to import torchvision (2-3 s) unless the student's code does.  Every
     parameter is overwritten, in ``model.parameters()`` order, with
     :func:`seeded_params` draws (He-scaled normal conv weights, small normal
     biases); then the final 1x1 classifier convolution is calibrated so that
@@ -175,9 +222,8 @@ def squeezenet(seed: int = 0, num_classes: int = 1000):
     import copy
 
     import torch
-    import torchvision  # imported here so importing this module stays light
 
-    model = torchvision.models.squeezenet1_1(weights=None, num_classes=num_classes)
+    model = squeezenet1_1(num_classes)
     arrays = seeded_params([p.shape for p in model.parameters()], seed)
     load_params_by_order(model, arrays)
     model.eval()
