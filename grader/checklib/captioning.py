@@ -1,6 +1,8 @@
 """Checks of CaptioningRNN (Q1 with cell_type='rnn', Q2 with 'lstm')."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 try:  # the grader's own forward pass; the student pre-check ships without it
@@ -225,21 +227,35 @@ def check_overfit(student, cell_type: str):
     v = res.value
     if not isinstance(v, dict) or not isinstance(v.get("params"), dict):
         fail("training did not produce model parameters")
+    # The training set is the grader's own (the same draw as the solver's): nothing the worker reports about
+    # its data enters the verdict, only the trained parameters.
+    features, captions = overfit_data(Path(student.fixtures) / "coco_synth", cfg)
     try:
         params = {k: as_array(k, a) for k, a in v["params"].items()}
-        features = as_array("features", v["train_features"])
-        captions = as_array("captions", v["train_captions"]).astype(np.int64)
         if trusted_captioning is not None:
             final = trusted_captioning.captioning_loss(params, features, captions, cell_type)
         else:
             final = _own_loss(student, params, features, captions, cell_type)
     except (KeyError, ValueError, IndexError) as exc:
         fail(f"the trained model's parameters have the wrong names or shapes ({exc})")
-    history = as_array("loss_history", v["loss_history"])
+    history = as_array("loss_history", v.get("loss_history", np.zeros(0)))
     if not np.isfinite(final):
         fail(f"after training, the loss is {final} (NaN or inf)")
     if not final < cfg["threshold"]:
-        last = f"{history[-1]:.3f}" if history.size else "n/a"
+        last = f"{float(history.reshape(-1)[-1]):.3f}" if history.size else "n/a"
         fail(f"after {cfg['num_epochs']} epochs on 50 captions the loss is {final:.3f} (recomputed by the grader; "
              f"your last minibatch loss {last}), expected below {cfg['threshold']}: the model does not overfit, "
              "so some gradient is wrong or the loss ignores part of the sequence")
+
+
+def overfit_data(coco_dir: Path, cfg: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The overfit run's training captions and their images' features, drawn as the solver's
+    ``load_coco_data(max_train=...)`` draws them after ``np.random.seed(cfg["seed"])``: (N, D) float64,
+    (N, T+1) int64."""
+    import h5py
+    with h5py.File(coco_dir / "coco2014_captions.h5", "r") as f:
+        captions, image_idxs = np.asarray(f["train_captions"]), np.asarray(f["train_image_idxs"])
+    with h5py.File(coco_dir / "train2014_vgg16_fc7_pca.h5", "r") as f:
+        feats = np.asarray(f["features"])
+    keep = np.random.RandomState(cfg["seed"]).randint(captions.shape[0], size=cfg["max_train"])
+    return feats[image_idxs[keep]].astype(np.float64), captions[keep].astype(np.int64)
