@@ -1,47 +1,102 @@
-"""Shared set-up for the project's own tests.
+"""Shared set-up for the project's own tests (tests/ mirrors grader/: engine/, sandbox/, checks/,
+tools/, and reference/ for the reference solution itself).
 
-The reference package is importable as ``deeplearning`` in the test process;
-anything that needs another package of that name (the template, a submission)
-runs in a subprocess through the real CLI.
+``tests/pytest.ini`` puts the checkout and ``reference/`` on ``sys.path``: the grader is importable
+as ``grader`` and the reference package as ``deeplearning`` in the test process.  Anything that
+needs another package of that name (the template, a submission) runs in a subprocess through the
+real CLI: ``grade()`` below is the one way the tests grade a submission.
+
+Every path comes from ``grader.paths`` (``ROOT`` is the checkout the grader was imported from),
+never from where a test file happens to sit.
 """
+from __future__ import annotations
+
+import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
-ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = ROOT / "reference"
-TEMPLATE = ROOT / "student_template"
+import pytest
 
-if str(REFERENCE) not in sys.path:
-    sys.path.insert(0, str(REFERENCE))
-if str(ROOT) not in sys.path:
-    sys.path.insert(1, str(ROOT))
-# Keep torch from spreading over both cores while xdist runs two test processes.
+from grader.paths import FIXTURES, REFERENCE, ROOT, TEMPLATE
+
+__all__ = ["ROOT", "REFERENCE", "TEMPLATE", "FIXTURES", "PYTHON", "Graded", "grade", "run_cli"]
+
+# The interpreter running the tests runs the grader too (it has the pinned packages).
+PYTHON = sys.executable
+
+# Keep torch and BLAS from spreading over both cores while xdist runs two test processes.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-import json  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-
-import pytest  # noqa: E402
-
-PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+def _env(extra: dict | None = None) -> dict:
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env.update(extra or {})
+    return env
 
 
-def run_cli(*args, timeout=600, **kw):
-    """Run ``python -m grader ARGS`` from the project root; returns the CompletedProcess."""
-    return subprocess.run([PYTHON, "-m", "grader", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, **kw)
+def run_cli(*args, timeout=600, env=None, cwd=None) -> subprocess.CompletedProcess:
+    """``python -m grader ARGS`` from the checkout's root (any command); the CompletedProcess."""
+    return subprocess.run([PYTHON, "-m", "grader", *map(str, args)], cwd=cwd or ROOT, capture_output=True,
+                          text=True, timeout=timeout, env=_env(env))
 
 
-def grade(submission, tmp_path, *extra, name="results.json"):
-    """Grade through the real CLI; returns (completed process, results dict, {test name: test})."""
-    out = tmp_path / name
-    proc = run_cli("grade", submission, "--results", out, "--quiet", *extra)
-    results = json.loads(out.read_text()) if out.exists() else None
-    tests = {t["name"]: t for t in results["tests"]} if results else {}
-    return proc, results, tests
+class Graded(NamedTuple):
+    """What ``grade()`` returns: the process, the parsed results.json (None if none was written) and
+    the results' tests by name."""
+    proc: subprocess.CompletedProcess
+    results: dict | None
+    tests: dict
+
+    def lost(self) -> dict:
+        """{test name: output} of every test that did not get its full points."""
+        return {n: t["output"] for n, t in self.tests.items() if t["score"] < t["max_score"]}
+
+
+# Runs the CLI with some grader modules made unimportable (``sys.modules[name] = None``), as when
+# they are absent from the student pre-check bundle.
+_BLOCKING_RUNNER = ("import sys\n"
+                    "for name in sys.argv[1].split(','):\n"
+                    "    sys.modules[name] = None\n"
+                    "from grader.cli import main\n"
+                    "sys.exit(main(sys.argv[2:]))\n")
+
+
+def grade(submission, *args, rubric: str | None = None, questions: str | None = None, fixtures=None,
+          results: Path | None = None, block: tuple[str, ...] = (), check: bool = True, env=None,
+          timeout: float = 600) -> Graded:
+    """Grade ``submission`` through the real CLI (``python -m grader grade ... --quiet`` in a
+    subprocess, from the checkout's root) and return the process and the parsed results.
+
+    ``args`` are further CLI arguments; ``results`` keeps results.json at that path (otherwise it is
+    written to a temporary folder and removed); ``block`` names grader modules to make unimportable
+    (the pre-check bundle leaves them out); ``check`` asserts that the CLI exited 0 (grading
+    completed) and wrote a results.json."""
+    keep = results is not None
+    out_dir = Path(results).parent if keep else Path(tempfile.mkdtemp(prefix="ag-test-results-"))
+    out = Path(results) if keep else out_dir / "results.json"
+    cli = ["grade", str(submission), "--results", str(out), "--quiet"]
+    cli += ["--rubric", rubric] if rubric else []
+    cli += ["--questions", questions] if questions else []
+    cli += ["--fixtures", str(fixtures)] if fixtures is not None else []
+    cli += [str(a) for a in args]
+    prefix = ["-c", _BLOCKING_RUNNER, ",".join(block)] if block else ["-m", "grader"]
+    try:
+        proc = subprocess.run([PYTHON, *prefix, *cli], cwd=ROOT, capture_output=True, text=True,
+                              timeout=timeout, env=_env(env))
+        res = json.loads(out.read_text()) if out.exists() else None
+    finally:
+        if not keep:
+            shutil.rmtree(out_dir, ignore_errors=True)
+    if check:
+        assert proc.returncode == 0, f"grading failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+        assert res is not None, f"no results.json was written:\n{proc.stderr[-3000:]}"
+    tests = {t["name"]: t for t in res["tests"]} if res else {}
+    return Graded(proc, res, tests)
 
 
 @pytest.fixture

@@ -1,11 +1,12 @@
-"""The template and the fixtures are generated from reference/, never edited by hand."""
+"""The template (grader/tools/template.py), the fixtures (grader/fixturegen/) and the example
+submission (grader/tools/examples.py) are generated from reference/, never edited by hand."""
 import shutil
 import subprocess
 
 import h5py
 import pytest
 
-from conftest import PYTHON, REFERENCE, ROOT, TEMPLATE, run_cli
+from conftest import FIXTURES, PYTHON, REFERENCE, TEMPLATE, run_cli
 from grader import fixturegen
 from grader.tools import template
 from grader.paths import END_MARKER, START_MARKER
@@ -91,7 +92,7 @@ def fresh_fixtures(tmp_path_factory):
 
 def test_fixtures_check_catches_an_edited_value(tmp_path, fresh_fixtures):
     committed = tmp_path / "fixtures"
-    shutil.copytree(ROOT / "fixtures", committed)
+    shutil.copytree(FIXTURES, committed)
     with h5py.File(committed / "visible.h5", "r+") as f:
         ds = f["rnn_step_forward/notebook/expected/next_h"]
         ds[0, 0] = ds[0, 0] + 1e-3
@@ -102,19 +103,19 @@ def test_fixtures_check_catches_an_edited_value(tmp_path, fresh_fixtures):
 
 def test_fixtures_check_catches_a_removed_file(tmp_path, fresh_fixtures):
     committed = tmp_path / "fixtures"
-    shutil.copytree(ROOT / "fixtures", committed)
+    shutil.copytree(FIXTURES, committed)
     (committed / "coco_synth" / "coco2014_vocab.json").unlink()
     problems = fixturegen.compare(committed, fresh_fixtures)
     assert any("coco2014_vocab.json: listed in the manifest but missing" in p for p in problems), problems
 
 
 def test_fixtures_stay_small_and_hidden_cases_are_separate():
-    total = sum(p.stat().st_size for p in (ROOT / "fixtures").rglob("*") if p.is_file())
+    total = sum(p.stat().st_size for p in FIXTURES.rglob("*") if p.is_file())
     print(f"fixtures/ total size: {total / 1024:.0f} KiB")
     assert total < 20 * 1024 * 1024
-    with h5py.File(ROOT / "fixtures" / "visible.h5") as f:
+    with h5py.File(FIXTURES / "visible.h5") as f:
         vis = [f"{fn}/{c}" for fn in f for c in f[fn]]
-    with h5py.File(ROOT / "fixtures" / "hidden.h5") as f:
+    with h5py.File(FIXTURES / "hidden.h5") as f:
         hid = [f"{fn}/{c}" for fn in f for c in f[fn]]
     assert vis and hid
     assert all(not c.split("/")[1].startswith("hidden") for c in vis)

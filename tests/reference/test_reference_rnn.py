@@ -2,7 +2,7 @@
 
 Every value the RNN and LSTM captioning notebooks print is checked here with
 the notebooks' set-ups (same linspace inputs, same seeds, same shapes), then
-the models are overfit on the synthetic data set of grader/synthetic_coco.py,
+the models are overfit on the synthetic data set of grader/course/coco_synth.py,
 and the provided data helpers are exercised on that set.
 
 Tolerances. The notebooks ask for errors "on the order of 1e-k or less"; this
@@ -35,9 +35,8 @@ from deeplearning.rnn_layers import (lstm_backward, lstm_forward, lstm_step_back
                                      temporal_affine_backward, temporal_affine_forward,
                                      temporal_softmax_loss, word_embedding_backward,
                                      word_embedding_forward)
+from conftest import REFERENCE
 from grader.course.coco_synth import OVERFIT_CONFIG, write_synthetic_coco
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # Expected arrays are printed by the notebooks to 8 decimals, so rounding alone
 # gives relative errors up to ~8e-8 on the small entries (the notebook's own
@@ -604,7 +603,7 @@ def test_coco_data_dir_env_var(coco_dir):
             'assert os.path.samefile(c.BASE_DIR, os.environ["COCO_DATA_DIR"]); '
             'print(c.load_coco_data()["train_captions"].shape[0])')
     env = dict(os.environ, COCO_DATA_DIR=str(coco_dir),
-               PYTHONPATH=os.pathsep.join([str(ROOT / 'reference'), os.environ.get('PYTHONPATH', '')]))
+               PYTHONPATH=os.pathsep.join([str(REFERENCE), os.environ.get('PYTHONPATH', '')]))
     done = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
@@ -719,7 +718,7 @@ def test_stripped_files_import_and_return_placeholders(tmp_path):
     package = tmp_path / 'deeplearning'
     for rel in ('__init__.py', 'layers.py', 'rnn_layers.py', 'classifiers/__init__.py',
                 'classifiers/rnn.py'):
-        source = (ROOT / 'reference' / 'deeplearning' / rel).read_text()
+        source = (REFERENCE / 'deeplearning' / rel).read_text()
         stripped = strip_source(source, rel)
         if rel in STUDENT_FUNCTIONS:
             assert stripped != source

@@ -1,35 +1,37 @@
-"""Q5 (GANs) checks, end to end through the real CLI, plus their tolerances' margins.
+"""Q5 (GANs) checks (grader/checks/test_q5_gan.py), end to end through the real CLI, plus their
+tolerances' margins.
 
 - reference/ gets full Q5 marks, student_template/ gets 0 with every Q5 test
   listed and "not implemented" feedback;
-- every Q5 mutant of grader/mutants/q5.yaml, applied to a copy of reference/,
-  loses points on exactly the tests its ``caught_by`` lists;
+- the mutant catalogue (grader/tools/mutants/q5.yaml) holds the classic GAN bugs (each is graded
+  in tests/tools/test_mutants.py);
 - a 2019-style gan_pytorch.py (no-argument builders, Unflatten(batch_size, ...)
   with a module-global batch_size = 128, labels made with .type(dtype), the
   2019 Flatten that accepts only 4-d input, the 2019 bce_loss) and a 2020-style
   one (build_dc_classifier(batch_size)) both get full Q5 marks.
 
-Fixtures are generated once per session into a temporary folder
-(``python -m grader fixtures --out``).  Gradings run two at a time.
+Fixtures: the committed fixtures/ (tests/tools/test_generators.py proves they are current).
+Gradings run two at a time.
 """
 import concurrent.futures as cf
-import json
+import re
 import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 
+from conftest import FIXTURES, REFERENCE, TEMPLATE, grade
 from grader.tools import mutants
 
-ROOT = Path(__file__).resolve().parent.parent
 Q5_MUTANTS = [m for m in mutants.load() if m.question == "Q5"]
 REQUIRED_KINDS = {  # the issue's list: each must be in the catalogue
     "discriminator_leaky_slope_0_2", "generator_missing_tanh", "ls_losses_summed", "adam_default_betas",
     "sample_noise_unit_interval", "discriminator_loss_swapped_labels"}
+
+# The 2019 and 2020 provided bce_loss (the notebook's numerically stable formula), replacing the reference's
+# whole function, whatever its current body.
+BCE_2019 = ("def bce_loss(", "def bce_loss(input, target):\n    neg_abs = - input.abs()\n"
+            "    loss = input.clamp(min=0) - input * target + (1 + neg_abs.exp()).log()\n    return loss.mean()\n")
 
 # 2019 notebook style (seed 004's solutions and the 2019 provided cells), as patches of the reference.
 STYLE_2019 = [
@@ -40,10 +42,7 @@ STYLE_2019 = [
      "    def forward(self, x):\n        N, C, H, W = x.size()  # read in N, C, H, W\n        return x.view(N, -1)\n"),
     ("        return x.reshape(self.N, self.C, self.H, self.W)\n",
      "        return x.view(self.N, self.C, self.H, self.W)\n"),
-    ("    target = target.to(dtype=input.dtype, device=input.device)\n"
-     "    return F.binary_cross_entropy_with_logits(input, target, reduction='mean')\n",
-     "    neg_abs = - input.abs()\n    loss = input.clamp(min=0) - input * target + (1 + neg_abs.exp()).log()\n"
-     "    return loss.mean()\n"),
+    BCE_2019,
     ("def discriminator(seed=None):", "def discriminator():"),
     ("    initial weights are reproducible.\n    \"\"\"\n    if seed is not None:\n        torch.manual_seed(seed)\n",
      "    initial weights are reproducible.\n    \"\"\"\n"),
@@ -72,10 +71,7 @@ STYLE_2019 = [
 STYLE_2020 = [
     ("    def forward(self, x):\n        return x.reshape(x.shape[0], -1)\n",
      "    def forward(self, x):\n        N, C, H, W = x.size()  # read in N, C, H, W\n        return x.view(N, -1)\n"),
-    ("    target = target.to(dtype=input.dtype, device=input.device)\n"
-     "    return F.binary_cross_entropy_with_logits(input, target, reduction='mean')\n",
-     "    neg_abs = - input.abs()\n    loss = input.clamp(min=0) - input * target + (1 + neg_abs.exp()).log()\n"
-     "    return loss.mean()\n"),
+    BCE_2019,
     ("def build_dc_classifier(batch_size=128):", "def build_dc_classifier(batch_size):"),
     ("        Unflatten(-1, 1, 28, 28),\n", "        Unflatten(batch_size, 1, 28, 28),\n"),
     ("        Flatten(),\n        nn.Linear(784, 256),\n", "        nn.Flatten(),\n        nn.Linear(784, 256),\n"),
@@ -85,63 +81,47 @@ STYLE_2020 = [
 ]
 
 
-@pytest.fixture(scope="session")
-def q5_fixtures():
-    """The committed fixtures: tests/test_generators.py proves they match a fresh generation."""
-    return ROOT / "fixtures"
-
-
 def _patched(dest: Path, patches) -> Path:
-    shutil.copytree(ROOT / "reference", dest)
+    shutil.copytree(REFERENCE, dest)
     target = dest / "deeplearning" / "gan_pytorch.py"
     src = target.read_text()
     for find, replace in patches:
+        if find.startswith("def ") and find.endswith("("):  # a whole top-level function, up to the next one
+            m = re.search(rf"^{re.escape(find)}.*?(?=^\S)", src, flags=re.S | re.M)
+            assert m, f"no {find!r} in the reference"
+            find = m.group(0).rstrip("\n") + "\n"
         assert src.count(find) == 1, f"patch does not apply exactly once: {find!r}"
         src = src.replace(find, replace)
     target.write_text(src)
     return dest
 
 
-def _grade(submission: Path, fixtures: Path, questions="Q5") -> dict:
-    with tempfile.TemporaryDirectory(prefix="q5-results-") as tmp:
-        out = Path(tmp) / "results.json"
-        proc = subprocess.run([sys.executable, "-m", "grader", "grade", str(submission), "--rubric", "cs231n_a3",
-                               "--questions", questions, "--fixtures", str(fixtures), "--results", str(out),
-                               "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        return json.loads(out.read_text())
-
-
-def _lost(res: dict) -> dict:
-    return {t["name"]: t for t in res["tests"] if t["score"] < t["max_score"]}
-
-
-def _grade_many(jobs: dict, fixtures: Path) -> dict:
-    """{key: submission path} -> {key: results}, two gradings at a time."""
+def _grade_many(jobs: dict) -> dict:
+    """{key: submission path} -> {key: conftest.Graded} (Q5 under cs231n_a3), two gradings at a time."""
     with cf.ThreadPoolExecutor(max_workers=2) as pool:
-        futs = {k: pool.submit(_grade, sub, fixtures) for k, sub in jobs.items()}
+        futs = {k: pool.submit(grade, sub, rubric="cs231n_a3", questions="Q5", fixtures=FIXTURES)
+                for k, sub in jobs.items()}
         return {k: f.result() for k, f in futs.items()}
 
 
-def test_reference_full_marks_template_zero(q5_fixtures):
-    res = _grade_many({"reference": ROOT / "reference", "template": ROOT / "student_template"}, q5_fixtures)
+def test_reference_full_marks_template_zero():
+    res = _grade_many({"reference": REFERENCE, "template": TEMPLATE})
     ref, tpl = res["reference"], res["template"]
-    q5 = [t for t in ref["tests"] if t["name"].startswith("Q5.")]
-    assert len(q5) == 13 and not _lost(ref), {k: v["output"] for k, v in _lost(ref).items()}
-    assert ref["score"] == 20
-    training = next(t for t in ref["tests"] if t["name"] == "Q5.9 GAN training run")
+    q5 = [n for n in ref.tests if n.startswith("Q5.")]
+    assert len(q5) == 13 == len(ref.tests) and not ref.lost(), ref.lost()
+    assert ref.results["score"] == 20
+    training = ref.tests["Q5.9 GAN training run"]
     assert "ran on the CPU" in training["output"] or "ran on the GPU" in training["output"]
-    names = [t["name"] for t in tpl["tests"]]
-    assert names == [t["name"] for t in q5]
-    assert tpl["score"] == 0 and all(t["score"] == 0 for t in tpl["tests"])
-    out = {t["name"]: t["output"] for t in tpl["tests"]}
+    assert list(tpl.tests) == list(ref.tests)
+    assert tpl.results["score"] == 0 and all(t["score"] == 0 for t in tpl.tests.values())
+    out = {n: t["output"] for n, t in tpl.tests.items()}
     assert "discriminator() returns a model with 0 parameters, expected 267009" in out["Q5.2 discriminator"]
     assert "not implemented" in out["Q5.1 sample_noise"]
     assert "not implemented" in out["Q5.4 discriminator_loss and generator_loss"]
     assert "not implemented" in out["Q5.6 get_optimizer"]
     assert "not implemented" in out["Q5.9 GAN training run"]
-    for t in tpl["tests"]:
-        print(f"{t['name']}: {t['output'].splitlines()[1][:150]}")
+    for n, text in out.items():
+        print(f"{n}: {text.splitlines()[1][:150]}")
 
 
 def test_catalogue_has_the_required_mutants():
@@ -150,16 +130,15 @@ def test_catalogue_has_the_required_mutants():
     assert len(Q5_MUTANTS) >= 5
 
 
-def test_2019_and_2020_course_variants_get_full_marks(q5_fixtures, tmp_path):
+def test_2019_and_2020_course_variants_get_full_marks(tmp_path):
     subs = {"2019": _patched(tmp_path / "s2019", STYLE_2019), "2020": _patched(tmp_path / "s2020", STYLE_2020)}
-    results = _grade_many(subs, q5_fixtures)
-    for key, res in results.items():
-        assert not _lost(res), (key, {k: v["output"] for k, v in _lost(res).items()})
-        assert res["score"] == 20, key
+    for key, g in _grade_many(subs).items():
+        assert not g.lost(), (key, g.lost())
+        assert g.results["score"] == 20 and len(g.tests) == 13, key
 
 
 # ------------------------------------------------------------------ margins measured in-process
-def test_forward_tolerance_margins(q5_fixtures):
+def test_forward_tolerance_margins():
     """Equivalent layouts stay 100x inside FORWARD_TOL; the LeakyReLU/Tanh bugs are 100x outside."""
     import torch
     import torch.nn as nn
@@ -180,9 +159,9 @@ def test_forward_tolerance_margins(q5_fixtures):
         want = case.expected["out"]
         return float(np.max(np.abs(out - want)) / np.max(np.abs(want)))
 
-    d_case = next(c for c in fx.cases("discriminator_forward", q5_fixtures) if not c.hidden)
-    g_case = next(c for c in fx.cases("generator_forward", q5_fixtures) if not c.hidden)
-    dcg_case = next(c for c in fx.cases("build_dc_generator_forward", q5_fixtures) if not c.hidden)
+    d_case = next(c for c in fx.cases("discriminator_forward", FIXTURES) if not c.hidden)
+    g_case = next(c for c in fx.cases("generator_forward", FIXTURES) if not c.hidden)
+    dcg_case = next(c for c in fx.cases("build_dc_generator_forward", FIXTURES) if not c.hidden)
     same = {
         "discriminator": err(reference_model("discriminator"), d_case),
         "discriminator, extra Flatten": err(nn.Sequential(nn.Flatten(), *reference_model("discriminator")), d_case),
@@ -199,7 +178,7 @@ def test_forward_tolerance_margins(q5_fixtures):
     assert min(bugs.values()) >= FORWARD_TOL * 100
 
 
-def test_loss_tolerance_margin(q5_fixtures):
+def test_loss_tolerance_margin():
     """Other correct float32 formulations stay 50x inside LOSS_TOL."""
     import torch
     import torch.nn.functional as F
@@ -213,7 +192,7 @@ def test_loss_tolerance_margin(q5_fixtures):
         return (s.clamp(min=0) - s * y + (1 + neg_abs.exp()).log()).mean()
 
     worst = 0.0
-    for case in fx.cases("gan_losses", q5_fixtures):
+    for case in fx.cases("gan_losses", FIXTURES):
         lr = torch.from_numpy(case.inputs["logits_real"])
         lf = torch.from_numpy(case.inputs["logits_fake"])
         for bce in (bce_2019, lambda s, y: F.binary_cross_entropy_with_logits(s, y)):
@@ -221,7 +200,7 @@ def test_loss_tolerance_margin(q5_fixtures):
             g = bce(lf, torch.ones_like(lf))
             worst = max(worst, rel_error(float(d), case.expected["d_loss"]),
                         rel_error(float(g), case.expected["g_loss"]))
-    for case in fx.cases("ls_losses", q5_fixtures):
+    for case in fx.cases("ls_losses", FIXTURES):
         sr = torch.from_numpy(case.inputs["scores_real"])
         sf = torch.from_numpy(case.inputs["scores_fake"])
         d = 0.5 * torch.mean((sr - 1) ** 2) + 0.5 * torch.mean(sf ** 2)
@@ -235,22 +214,22 @@ def test_training_margin_over_seeds():
     """The reference trains far past the thresholds on the check's configuration and on other seeds."""
     import torch
 
-    from grader.course import gan as gan_config
-    from grader.inworker import gan as gan_helpers
-    from grader.oracle import gan as trusted_gan
+    from grader.course import gan as course_gan
+    from grader.inworker import gan as inworker_gan
+    from grader.oracle import gan as oracle_gan
 
     torch.set_num_threads(1)
     gaps = []
     for seed in range(3):
-        cfg = gan_config.training_config()
+        cfg = course_gan.training_config()
         cfg.update(seed=seed, data_seed=1000 + seed)
         cfg["d_init"]["seed"] = 10 + seed
         cfg["g_init"]["seed"] = 20 + seed
-        res = gan_helpers._train_once(cfg, "cpu")
-        sep = trusted_gan.separation(res["d_params"], res["g_params"])
+        res = inworker_gan._train_once(cfg, "cpu")
+        sep = oracle_gan.separation(res["d_params"], res["g_params"])
         print(f"seed {seed}: {res['seconds']:.2f} s, AUC {sep['auc']:.3f}, probability gap {sep['prob_gap']:.3f}, "
               f"logit gap {sep['logit_gap']:.1f}")
         assert np.all(np.isfinite(res["d_loss"])) and np.all(np.isfinite(res["g_loss"]))
-        assert sep["auc"] >= gan_config.TRAINING_MIN_AUC + 0.05
+        assert sep["auc"] >= course_gan.TRAINING_MIN_AUC + 0.05
         gaps.append(sep["prob_gap"])
-    assert min(gaps) >= gan_config.TRAINING_MIN_PROB_GAP + 0.4
+    assert min(gaps) >= course_gan.TRAINING_MIN_PROB_GAP + 0.4

@@ -1,4 +1,4 @@
-"""``python -m grader batch``: regrading a generated Gradescope export.
+"""``python -m grader batch`` (grader/tools/batch/): regrading a generated Gradescope export.
 
 The export holds 21 submissions: the reference in several layouts (nested
 assignment2/deeplearning/, flat files, an uploaded zip, CS231n's cs231n/
@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -30,10 +29,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-REF = ROOT / "reference" / "deeplearning"
-TPL = ROOT / "student_template" / "deeplearning"
-PY = sys.executable
+from conftest import PYTHON, REFERENCE, ROOT, TEMPLATE
+from grader.paths import RUBRICS
+from grader.tools import batch as b
+from grader.tools.batch.export import BatchError
+
+REF = REFERENCE / "deeplearning"
+TPL = TEMPLATE / "deeplearning"
 
 # Classic bugs as exact find/replace patches of reference/deeplearning/rnn_layers.py.
 CARRY = "dx_t, carry, dWx_t, dWh_t, db_t = rnn_step_backward(dh[:, t, :] + carry, cache[t])"
@@ -159,7 +161,7 @@ def zip_folder(folder: Path, dest: Path) -> Path:
 
 def small_rubric(path: Path, *, call_timeout=None, drop_check=None) -> Path:
     """Q1 and Q2 of cs182_hw2 (60 points); optionally other per-call limits, or one test with a check fewer."""
-    d = yaml.safe_load((ROOT / "grader" / "rubrics" / "cs182_hw2.yaml").read_text())
+    d = yaml.safe_load((RUBRICS / "cs182_hw2.yaml").read_text())
     d["name"], d["total"] = "batch_test", 60
     d["questions"] = [q for q in d["questions"] if q["id"] in ("Q1", "Q2")]
     if call_timeout:
@@ -181,7 +183,7 @@ def small_rubric(path: Path, *, call_timeout=None, drop_check=None) -> Path:
 
 def batch(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
     e = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
-    return subprocess.run([PY, "-m", "grader", "batch", *map(str, args)], cwd=ROOT, env=e, capture_output=True,
+    return subprocess.run([PYTHON, "-m", "grader", "batch", *map(str, args)], cwd=ROOT, env=e, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -314,18 +316,19 @@ def test_batch_regrade_resume_and_diff(tmp_path):
 
 
 def test_metadata_ruby_keys_and_missing_pieces(tmp_path):
-    from grader.tools import batch as b
     meta = b.parse_metadata(metadata_yaml(["100000005"]) + "submission_7:\n  :submitters: []\n"
                             "submission_8: !ruby/object:Foo\n  :submitters:\n  - :name: X\n")
     assert meta["submission_100000005"]["submitters"][1] == {
         "name": "Pair Two", "sid": "3000051", "email": "pair.two@berkeley.edu"}
-    assert b._submitters(meta["submission_7"]) == ([], [], [])
-    assert b._submitters(meta["submission_8"]) == (["X"], [""], [""])
-    # no metadata at all: every folder is graded, without names
+    assert b.submitters(meta["submission_7"]) == ([], [], [])
+    assert b.submitters(meta["submission_8"]) == (["X"], [""], [""])
+    # no metadata at all: refused, unless --no-metadata says to grade every folder, without names
     (tmp_path / "exp" / "submission_5").mkdir(parents=True)
     (tmp_path / "exp" / "other").mkdir()
-    root, subs, warnings = b.load_export(tmp_path / "exp")
-    assert [s.id for s in subs] == ["5", "other"] and warnings and subs[0].names == []
+    with pytest.raises(BatchError, match="no submission_metadata.yml"):
+        b.load_export(tmp_path / "exp")
+    root, subs, warnings = b.load_export(tmp_path / "exp", no_metadata=True)
+    assert [s.id for s in subs] == ["5", "other"] and subs[0].names == [] and subs[0].path == root / "submission_5"
 
 
 def test_batch_timeout_costs_only_that_submission(tmp_path):
@@ -359,7 +362,6 @@ def test_batch_timeout_costs_only_that_submission(tmp_path):
 
 
 def test_diff_and_progress_formats():
-    from grader.tools import batch as b
     old_h = ["submission_id", "names", "emails", "sids", "Q1", "Q1.1 a", "Q1.2 b", "total", "status"]
     old = {"1": {"submission_id": "1", "names": "A", "Q1": "3", "Q1.1 a": "1", "Q1.2 b": "2", "total": "3",
                  "status": "ok"},
@@ -375,6 +377,12 @@ def test_diff_and_progress_formats():
     text = b.diff_text(rows, "old.csv", 1)
     assert text.startswith("Compared with old.csv: 1 changed, 1 new, 1 removed, 1 unchanged.")
     assert "      Q1.2 b: 2 -> 1.5" in text
+    # people see at most 2 decimals; diff.csv keeps the exact scores
+    thirds = {"1": dict(old["1"], **{"Q1.2 b": "1.8333", "Q1": "2.8333", "total": "2.8333"})}
+    (row,) = b.diff_scores(old_h, {"1": old["1"]}, old_h, thirds)
+    assert row["tests"] == "Q1.2 b: 2 -> 1.8333" and row["delta"] == "-0.1667"
+    text = b.diff_text([row], "old.csv", 0)
+    assert "total 3 -> 2.83 (-0.17)" in text and "      Q1.2 b: 2 -> 1.83" in text and "1.8333" not in text
 
     buf = io.StringIO()
     p = b.Progress(10, 8, stream=buf, tty=False)
@@ -386,3 +394,4 @@ def test_diff_and_progress_formats():
     p.finish("done")
     assert buf.getvalue() == "done\n"   # not a TTY: only the final line
     assert b.fmt(2.66666666) == "2.6667" and b.fmt(60.0) == "60" and b.fmt("") == ""
+    assert b.shown(2.66666666) == "2.67" and b.shown(0.8333) == "0.83" and b.shown(60.0) == "60" and b.shown(-0.001) == "0"

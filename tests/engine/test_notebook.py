@@ -1,35 +1,96 @@
-"""Notebook-defined code (grader/notebook.py): Q3-Q5 functions taken from a 2019 notebook.
+"""grader/engine/notebook.py: Q3-Q5 functions taken from a 2019 notebook's code cells.
 
-The CS231n 2019 notebooks under tests/data/cs231n_2019/ hold, one cell per
-``#### cell`` block, the course's set-up/test/training cells and a real
-student's solutions (seed 004).  ``build_notebook`` turns them into .ipynb
-files; the unit tests check the extraction rules on the parsed text (nothing
-from a notebook runs in this process), and the end-to-end test grades a
-submission whose Q3-Q5 code lives only in those notebooks.
+The student's cells come from seed 004 (a real CS231n 2019 submission, read at run time through
+tests/seeds.py; the tests skip if the seed is absent).  The seed's rendering starts each notebook
+after its set-up cells, which are the course's (the same for every student): the few the tests need
+are below, in COURSE_CELLS.  ``build_notebook`` turns cells into .ipynb files; the unit tests check
+the extraction rules on the parsed text (nothing from a notebook runs in this process), and the
+end-to-end test grades a submission whose Q3-Q5 code lives only in those notebooks.
 """
 import ast
 import json
-import re
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-
+from conftest import TEMPLATE, grade
 from grader.engine import notebook
-from grader.questions import FILES
 from grader.engine.staging import StagedFile, StageReport
+from grader.questions import FILES
+from seeds import seed004_cells
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data" / "cs231n_2019"
 NOTEBOOKS = ("GANs-PyTorch", "NetworkVisualization-PyTorch", "StyleTransfer-PyTorch")
-TEMPLATE = ROOT / "student_template"
+
+# The course's set-up cells of the 2019 notebooks (imports, constants, provided helpers), which come
+# before the seed's first cell.  Notebook copies of provided helpers must never be used (the
+# template's are); NOISE_DIM / batch_size / dtype are the notebook globals the student's code reads.
+COURSE_CELLS = {
+    "GANs-PyTorch": [
+        "import torch\nimport torch.nn as nn\nfrom torch.nn import init\nimport torchvision\n"
+        "import torchvision.transforms as T\nimport torch.optim as optim\nfrom torch.utils.data import DataLoader\n"
+        "from torch.utils.data import sampler\nimport torchvision.datasets as dset\n\nimport numpy as np\n\n"
+        "import matplotlib.pyplot as plt\nimport matplotlib.gridspec as gridspec\n\n%matplotlib inline\n"
+        "plt.rcParams['figure.figsize'] = (10.0, 8.0) # set default size of plots\n\n"
+        "def rel_error(x,y):\n    return np.max(np.abs(x - y) / (np.maximum(1e-8, np.abs(x) + np.abs(y))))\n\n"
+        "def count_params(model):\n    param_count = np.sum([np.prod(p.size()) for p in model.parameters()])\n"
+        "    return param_count\n\nanswers = dict(np.load('gan-checks-tf.npz'))",
+        "class ChunkSampler(sampler.Sampler):\n    def __init__(self, num_samples, start=0):\n"
+        "        self.num_samples = num_samples\n        self.start = start\n\n    def __iter__(self):\n"
+        "        return iter(range(self.start, self.start + self.num_samples))\n\n    def __len__(self):\n"
+        "        return self.num_samples\n\nNUM_TRAIN = 50000\nNUM_VAL = 5000\n\nNOISE_DIM = 96\n"
+        "batch_size = 128\n\nmnist_train = dset.MNIST('./cs231n/datasets/MNIST_data', train=True, download=True,\n"
+        "                           transform=T.ToTensor())\n"
+        "loader_train = DataLoader(mnist_train, batch_size=batch_size,\n"
+        "                          sampler=ChunkSampler(NUM_TRAIN, 0))",
+        "class Flatten(nn.Module):\n    def forward(self, x):\n        N, C, H, W = x.size() # read in N, C, H, W\n"
+        "        return x.view(N, -1)\n\nclass Unflatten(nn.Module):\n"
+        "    def __init__(self, N=-1, C=128, H=7, W=7):\n        super(Unflatten, self).__init__()\n"
+        "        self.N = N\n        self.C = C\n        self.H = H\n        self.W = W\n"
+        "    def forward(self, x):\n        return x.view(self.N, self.C, self.H, self.W)\n\n"
+        "def initialize_weights(m):\n    if isinstance(m, nn.Linear) or isinstance(m, nn.ConvTranspose2d):\n"
+        "        init.xavier_uniform_(m.weight.data)",
+        "dtype = torch.FloatTensor\n# dtype = torch.cuda.FloatTensor ## UNCOMMENT THIS LINE IF YOU'RE ON A GPU!",
+        "def bce_loss(input, target):\n    neg_abs = - input.abs()\n"
+        "    loss = input.clamp(min=0) - input * target + (1 + neg_abs.exp()).log()\n    return loss.mean()",
+    ],
+    "NetworkVisualization-PyTorch": [
+        "import torch\nfrom torch.autograd import Variable\nimport torchvision\nimport torchvision.transforms as T\n"
+        "import random\n\nimport numpy as np\nfrom scipy.ndimage.filters import gaussian_filter1d\n"
+        "import matplotlib.pyplot as plt\nfrom cs231n.image_utils import SQUEEZENET_MEAN, SQUEEZENET_STD\n"
+        "from PIL import Image\n\n%matplotlib inline",
+        "def preprocess(img, size=224):\n    transform = T.Compose([\n        T.Resize(size),\n        T.ToTensor(),\n"
+        "        T.Normalize(mean=SQUEEZENET_MEAN.tolist(),\n                    std=SQUEEZENET_STD.tolist()),\n"
+        "        T.Lambda(lambda x: x[None]),\n    ])\n    return transform(img)\n\n"
+        "def deprocess(img, should_rescale=True):\n    transform = T.Compose([\n        T.Lambda(lambda x: x[0]),\n"
+        "        T.ToPILImage(),\n    ])\n    return transform(img)\n\n"
+        "def blur_image(X, sigma=1):\n    X_np = X.cpu().clone().numpy()\n"
+        "    X_np = gaussian_filter1d(X_np, sigma, axis=2)\n    X_np = gaussian_filter1d(X_np, sigma, axis=3)\n"
+        "    X.copy_(torch.Tensor(X_np).type_as(X))\n    return X",
+        "from cs231n.data_utils import load_imagenet_val\nX, y, class_names = load_imagenet_val(num=5)",
+        "def jitter(X, ox, oy):\n    if ox != 0:\n        left = X[:, :, :, :-ox]\n        right = X[:, :, :, -ox:]\n"
+        "        X = torch.cat([right, left], dim=3)\n    if oy != 0:\n        top = X[:, :, :-oy]\n"
+        "        bottom = X[:, :, -oy:]\n        X = torch.cat([bottom, top], dim=2)\n    return X",
+    ],
+    "StyleTransfer-PyTorch": [
+        "import torch\nimport torch.nn as nn\nimport torchvision\nimport torchvision.transforms as T\nimport PIL\n\n"
+        "import numpy as np\n\nfrom scipy.misc import imread\nfrom collections import namedtuple\n"
+        "import matplotlib.pyplot as plt\n\nfrom cs231n.image_utils import SQUEEZENET_MEAN, SQUEEZENET_STD\n"
+        "%matplotlib inline",
+        "def rel_error(x,y):\n    return np.max(np.abs(x - y) / (np.maximum(1e-8, np.abs(x) + np.abs(y))))\n\n"
+        "def features_from_img(imgpath, imgsize):\n    img = preprocess(PIL.Image.open(imgpath), size=imgsize)\n"
+        "    img_var = img.type(dtype)\n    return extract_features(img_var, cnn), img_var\n\n"
+        "answers = dict(np.load('style-transfer-checks.npz'))",
+        "dtype = torch.FloatTensor\n#dtype = torch.cuda.FloatTensor",
+        "cnn = torchvision.models.squeezenet1_1(pretrained=True).features\ncnn.type(dtype)\n\n"
+        "def extract_features(x, cnn):\n    features = []\n    prev_feat = x\n"
+        "    for i, module in enumerate(cnn._modules.values()):\n        next_feat = module(prev_feat)\n"
+        "        features.append(next_feat)\n        prev_feat = next_feat\n    return features",
+    ],
+}
 
 
 def cells_of(name: str) -> list[str]:
-    text = (DATA / f"{name}.cells.txt").read_text()
-    return [b.rstrip("\n") for b in re.split(r"^#### cell\n", text, flags=re.M)[1:]]
+    """The notebook's cells: the course's set-up cells, then the student's (seed 004)."""
+    return COURSE_CELLS[name] + seed004_cells(name)
 
 
 def build_notebook(cells: list[str], dest: Path, nbformat: int = 4) -> Path:
@@ -126,7 +187,7 @@ def test_inline_class_visualization_step_becomes_a_function():
     assert "jitter" not in text and "blur_image" not in text  # only the marked block
     assert not any(isinstance(n, ast.FunctionDef) and n.name == "create_class_visualization" for n in tree.body)
     assert info["step_from_inline"]
-    # the notebook's own copies of provided helpers are not used (the template's are)
+    # the notebook's own copies of provided helpers (course cells) are not used (the template's are)
     assert {"jitter", "blur_image", "preprocess", "deprocess", "create_class_visualization"} <= set(
         info["kept_from_template"])
 
@@ -156,10 +217,10 @@ def test_fill_finds_notebooks_by_content_and_only_for_missing_files(tmp_path):
     assert not calls  # nothing is run: no run_a_gan(...), show_images(...), test_...()
     names = {n.name for n in part.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     assert set(FILES["gan_pytorch.py"].notebook_functions) <= names
-    assert not names & {"bce_loss", "Flatten", "Unflatten", "run_a_gan", "ChunkSampler"}
+    assert not names & {"bce_loss", "Flatten", "Unflatten", "ChunkSampler", "initialize_weights"}
     assigned = {t.id for n in part.body if isinstance(n, ast.Assign) for t in n.targets}
     assert {"NOISE_DIM", "batch_size", "dtype"} <= assigned
-    assert not assigned & {"answers", "mnist_train", "loader_train", "D", "G", "imgs", "D_solver", "fake_images"}
+    assert not assigned & {"answers", "mnist_train", "loader_train", "D", "G", "D_solver", "fake_images", "data", "b"}
 
 
 def test_notebook_without_the_functions_leaves_the_file_missing(tmp_path):
@@ -171,15 +232,10 @@ def test_notebook_without_the_functions_leaves_the_file_missing(tmp_path):
 
 
 # ------------------------------------------------------------------ end to end
-@pytest.fixture(scope="session")
-def nb_fixtures():
-    """The committed fixtures: tests/test_generators.py proves they match a fresh generation."""
-    return ROOT / "fixtures"
-
-
-def test_submission_with_code_only_in_2019_notebooks_gets_full_marks(tmp_path, nb_fixtures):
+def test_submission_with_code_only_in_2019_notebooks_gets_full_marks(tmp_path):
     """collectSubmission-style zip: the three 2019 notebooks, no network_visualization.py /
-    style_transfer.py / gan_pytorch.py.  Seed 004's solutions are correct, so Q3-Q5 score full marks."""
+    style_transfer.py / gan_pytorch.py.  Seed 004's solutions are correct, so Q3-Q5 score full marks
+    (against the committed fixtures: tests/tools/test_generators.py proves they are current)."""
     folder = tmp_path / "assignment3"
     for name in NOTEBOOKS:
         build_notebook(cells_of(name), folder / f"{name}.ipynb")
@@ -190,20 +246,14 @@ def test_submission_with_code_only_in_2019_notebooks_gets_full_marks(tmp_path, n
         for p in sorted(folder.rglob("*")):
             if p.is_file():
                 zf.write(p, p.relative_to(tmp_path).as_posix())
-    results = tmp_path / "results.json"
-    proc = subprocess.run([sys.executable, "-m", "grader", "grade", str(upload), "--rubric", "cs231n_a3",
-                           "--questions", "Q3,Q4,Q5", "--fixtures", str(nb_fixtures), "--results", str(results),
-                           "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    res = json.loads(results.read_text())
-    for t in res["tests"]:
+    g = grade(upload, rubric="cs231n_a3", questions="Q3,Q4,Q5")
+    for t in g.results["tests"]:
         print(f"{t['name']}: {t['score']}/{t['max_score']}")
-    lost = {t["name"]: t["output"] for t in res["tests"] if t["score"] < t["max_score"]}
-    assert not lost, lost
-    q5 = [t for t in res["tests"] if t["name"].startswith("Q5.")]
+    assert not g.lost(), g.lost()
+    assert {n.split(".")[0] for n in g.tests} == {"Q3", "Q4", "Q5"}
+    q5 = [t for n, t in g.tests.items() if n.startswith("Q5.")]
     assert len(q5) == 13 and sum(t["score"] for t in q5) == 20
-    out = res["output"]
+    out = g.results["output"]
     assert "gan_pytorch.py: taken from your notebook assignment3/GANs-PyTorch.ipynb" in out
-    for staged in ("network_visualization.py", "style_transfer.py"):
-        if any(t["name"].startswith("Q3." if staged.startswith("network") else "Q4.") for t in res["tests"]):
-            assert f"{staged}: taken from your notebook" in out
+    assert "network_visualization.py: taken from your notebook assignment3/NetworkVisualization-PyTorch.ipynb" in out
+    assert "style_transfer.py: taken from your notebook assignment3/StyleTransfer-PyTorch.ipynb" in out

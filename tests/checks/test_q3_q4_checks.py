@@ -1,47 +1,34 @@
-"""Tests of the Q3 (network visualization) and Q4 (style transfer) checks.
+"""Tests of the Q3 (network visualization) and Q4 (style transfer) checks (grader/checks/test_q3_netvis.py,
+test_q4_style.py).
 
-Everything is graded through the real CLI (``python -m grader grade``), so
-student code runs in the sandboxed worker exactly as on Gradescope:
+Everything is graded through the real CLI (conftest.grade), so student code runs in the sandboxed
+worker exactly as on Gradescope:
 
-- the reference gets full marks on Q3 and Q4 in both rubrics, the starter
-  template gets zero on every test with a "not implemented" message;
-- every mutant of grader/mutants/q3.yaml and q4.yaml, applied to a copy of
-  reference/, loses points on exactly its ``caught_by`` tests;
-- a correct submission written in other styles (CS231n file and function
-  names and argument order, Gram matrix with torch.zeros and a Python loop,
-  .pow / torch.sum, saliency through torch.autograd.grad one image at a time,
-  a fooling loop on the log-probability that checks after each step) gets
-  full marks;
-- without grader/trusted_squeezenet.py and hidden.h5, as in the student pre-check
-  bundle, the reference still gets full marks on the visible tests.
+- the reference gets full marks on Q3 and Q4 in both rubrics, the starter template gets zero on
+  every test with a "not implemented" message;
+- the mutant catalogue (grader/tools/mutants/q3.yaml, q4.yaml) holds the classic bugs (each is
+  graded in tests/tools/test_mutants.py);
+- a correct submission written in other styles (CS231n file and function names and argument
+  order, Gram matrix with torch.zeros and a Python loop, .pow / torch.sum, saliency through
+  torch.autograd.grad one image at a time, a fooling loop on the log-probability that checks after
+  each step) gets full marks;
+- without grader/oracle/ and hidden.h5, as in the student pre-check bundle, the reference still
+  gets full marks on the visible tests.
 
-Plus unit tests of the grader's own numpy SqueezeNet (it must be the model
-the worker builds with torch) and of the worker helper's copy of the provided
-style-transfer loop (it must be the template's loop).
-
-Fixtures: the committed fixtures/ are used when they already hold the Q3/Q4
-cases; otherwise they are generated once per test run into a temporary folder
-shared by the xdist workers (a file lock makes the first worker generate and
-the others wait).
+Plus unit tests of the grader's own numpy SqueezeNet (grader/oracle/squeezenet.py: it must be the
+model the worker builds with torch) and of the in-worker copy of the provided style-transfer loop
+(grader/inworker/style.py: it must be the template's loop).  Fixtures: the committed fixtures/.
 """
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = ROOT / "reference"
-TEMPLATE = ROOT / "student_template"
-MUTANTS = ROOT / "grader" / "mutants"
-PY = sys.executable
+from conftest import FIXTURES, REFERENCE, TEMPLATE, grade
+from grader.tools import mutants
 
 # the fixture functions the Q3/Q4 checks read (all have visible and hidden cases but the style run)
 Q34_FUNCTIONS = ("compute_saliency_maps", "make_fooling_image", "update_class_visulization", "content_loss",
@@ -52,13 +39,6 @@ Q3_TESTS = ["Q3.1 compute_saliency_maps", "Q3.1h compute_saliency_maps (hidden c
 Q4_TESTS = ["Q4.1 content_loss", "Q4.1h content_loss (hidden cases)", "Q4.2 gram_matrix",
             "Q4.2h gram_matrix (hidden cases)", "Q4.3 style_loss", "Q4.3h style_loss (hidden cases)",
             "Q4.4 tv_loss", "Q4.4h tv_loss (hidden cases)", "Q4.5 style transfer run"]
-
-
-def _env():
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", "1")
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
 
 
 def _has_q34_cases(folder: Path) -> bool:
@@ -81,69 +61,43 @@ def _has_q34_cases(folder: Path) -> bool:
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    """The committed fixtures (tests/test_generators.py proves they match a fresh generation)."""
-    committed = ROOT / "fixtures"
-    assert _has_q34_cases(committed), "fixtures/ lacks the Q3/Q4 cases: run `python -m grader fixtures`"
-    return committed
+    """The committed fixtures (tests/tools/test_generators.py proves they match a fresh generation)."""
+    assert _has_q34_cases(FIXTURES), "fixtures/ lacks the Q3/Q4 cases: run `python -m grader fixtures`"
+    return FIXTURES
 
 
-def grade(submission: Path, questions: str, fixtures: Path, results: Path, rubric: str = "cs231n_a3") -> dict:
-    proc = subprocess.run([PY, "-m", "grader", "grade", str(submission), "--rubric", rubric, "--questions", questions,
-                           "--fixtures", str(fixtures), "--results", str(results), "--quiet"],
-                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"grading failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
-    return json.loads(results.read_text())
-
-
-def _by_name(res: dict) -> dict:
-    return {t["name"]: t for t in res["tests"]}
+def _grade(submission: Path, questions: str, fixtures: Path, rubric: str = "cs231n_a3", **kw) -> dict:
+    return grade(submission, rubric=rubric, questions=questions, fixtures=fixtures, **kw)
 
 
 # ---------------------------------------------------------------- reference and template
 @pytest.mark.parametrize("rubric", ["cs231n_a3", "cs182_hw2"])
-def test_reference_gets_full_marks(rubric, fixtures_dir, tmp_path):
-    res = grade(REFERENCE, "Q3,Q4", fixtures_dir, tmp_path / "results.json", rubric)
-    tests = _by_name(res)
-    assert sorted(tests) == sorted(Q3_TESTS + Q4_TESTS)
-    bad = {n: t["output"] for n, t in tests.items() if t["score"] != t["max_score"]}
-    assert not bad, bad
-    assert res["score"] == (30 if rubric == "cs231n_a3" else 40)
+def test_reference_gets_full_marks(rubric, fixtures_dir):
+    g = _grade(REFERENCE, "Q3,Q4", fixtures_dir, rubric)
+    assert sorted(g.tests) == sorted(Q3_TESTS + Q4_TESTS)
+    assert not g.lost(), g.lost()
+    assert g.results["score"] == (30 if rubric == "cs231n_a3" else 40)
 
 
-def test_template_gets_zero_with_not_implemented(fixtures_dir, tmp_path):
-    res = grade(TEMPLATE, "Q3,Q4", fixtures_dir, tmp_path / "results.json")
-    tests = _by_name(res)
-    assert sorted(tests) == sorted(Q3_TESTS + Q4_TESTS)
-    for name, t in tests.items():
+def test_template_gets_zero_with_not_implemented(fixtures_dir):
+    g = _grade(TEMPLATE, "Q3,Q4", fixtures_dir)
+    assert sorted(g.tests) == sorted(Q3_TESTS + Q4_TESTS)
+    for name, t in g.tests.items():
         assert t["score"] == 0, name
         assert "not implemented" in t["output"], (name, t["output"])
         assert "internal" not in t["output"].lower(), (name, t["output"])
 
 
-PRECHECK_RUNNER = """
-import sys
-sys.modules["grader.oracle.squeezenet"] = None  # as in the pre-check bundle, which leaves the grader's recomputations out
-from grader.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 def test_precheck_without_the_graders_recomputations(fixtures_dir, tmp_path):
-    """The student pre-check ships neither grader/trusted_squeezenet.py nor hidden.h5: the checks still run (the
+    """The student pre-check ships neither grader/oracle/ nor hidden.h5: the checks still run (the
     fooling image is re-classified by the worker's model, the style run judged on the loop's own losses)."""
     visible = tmp_path / "fixtures"
     visible.mkdir()
     shutil.copy(fixtures_dir / "visible.h5", visible / "visible.h5")
     shutil.copytree(fixtures_dir / "coco_synth", visible / "coco_synth")
-    results = tmp_path / "results.json"
-    proc = subprocess.run([PY, "-c", PRECHECK_RUNNER, "grade", str(REFERENCE), "--rubric", "cs231n_a3",
-                           "--questions", "Q3,Q4", "--fixtures", str(visible), "--results", str(results), "--quiet"],
-                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    tests = _by_name(json.loads(results.read_text()))
-    assert sorted(tests) == sorted(n for n in Q3_TESTS + Q4_TESTS if "(hidden cases)" not in n)
-    bad = {n: t["output"] for n, t in tests.items() if t["score"] != t["max_score"]}
-    assert not bad, bad
+    g = _grade(REFERENCE, "Q3,Q4", visible, block=("grader.oracle",))
+    assert sorted(g.tests) == sorted(n for n in Q3_TESTS + Q4_TESTS if "(hidden cases)" not in n)
+    assert not g.lost(), g.lost()
 
 
 def test_style_weightings_agree():
@@ -153,25 +107,19 @@ def test_style_weightings_agree():
 
 
 # ---------------------------------------------------------------- mutants
-def _load_mutants():
-    out = []
-    for path in sorted(MUTANTS.glob("q[34].yaml")):
-        for m in yaml.safe_load(path.read_text()):
-            out.append(pytest.param(m, "Q" + path.stem[1:], id=m["name"]))
-    return out
-
-
-MUTANT_PARAMS = _load_mutants()
+MUTANTS = [m for m in mutants.load() if m.question in ("Q3", "Q4")]
 
 
 def test_catalogue_has_the_required_mutants():
-    names = {p.values[0]["name"] for p in MUTANT_PARAMS}
+    names = {m.name for m in MUTANTS}
     for required in ("saliency_without_abs", "saliency_sum_over_channels", "fooling_modifies_input",
                      "class_visualization_l2_wrong_sign", "gram_not_normalized", "tv_loss_one_direction",
                      "content_loss_without_weight", "style_loss_without_layer_weights"):
         assert required in names
     for q in ("Q3", "Q4"):
-        assert sum(p.values[1] == q for p in MUTANT_PARAMS) >= 3
+        assert sum(m.question == q for m in MUTANTS) >= 3
+        assert all(m.caught_by and all(t.startswith(q + ".") for t in m.caught_by) for m in MUTANTS
+                   if m.question == q)
 
 
 # ---------------------------------------------------------------- other correct styles
@@ -256,9 +204,9 @@ def test_differently_styled_correct_submission_gets_full_marks(fixtures_dir, tmp
     sub.mkdir(parents=True)
     (sub / "net_visualization_pytorch.py").write_text(NET_VIS_CS231N)
     (sub / "style_transfer_pytorch.py").write_text(STYLE_CS231N)
-    res = grade(sub.parent, "Q3,Q4", fixtures_dir, tmp_path / "results.json")
-    bad = {t["name"]: t["output"] for t in res["tests"] if t["score"] != t["max_score"]}
-    assert not bad, bad
+    g = _grade(sub.parent, "Q3,Q4", fixtures_dir)
+    assert sorted(g.tests) == sorted(Q3_TESTS + Q4_TESTS)
+    assert not g.lost(), g.lost()
 
 
 # ---------------------------------------------------------------- the grader's own model and loop

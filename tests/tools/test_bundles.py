@@ -9,6 +9,7 @@ no HDF5 group of a hidden case and no byte string of a hidden case's data
 appears anywhere in the zip.  Run with -s to see the bundles' listings.
 """
 import ast
+import fnmatch
 import hashlib
 import io
 import json
@@ -26,15 +27,22 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
-START = "# *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
-END = "# *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
+from conftest import PYTHON, REFERENCE, ROOT, TEMPLATE
+from grader.paths import END_MARKER as END
+from grader.paths import RUBRICS
+from grader.paths import START_MARKER as START
+
 # the bundle tooling: part of the bundles whether or not the lead has committed it yet
-OWN_FILES = ["grader/bundle.py", "run_autograder", "precheck.py", "setup.sh", "grader/run.py",
-             "tests/test_bundles.py", "tests/test_run_autograder.py"]
-GRADESCOPE_ONLY_MODULES = ("grader/mutants/*", "grader/fixturegen.py", "grader/cases_*.py", "grader/trusted_*.py")
+OWN_FILES = ["grader/tools/bundle.py", "grader/engine/grade.py", "grader/engine/precheck.py", "run_autograder",
+             "precheck.py", "setup.sh", "tests/tools/test_bundles.py", "tests/tools/test_run_autograder.py"]
+# Gradescope-only, by folder (grader/tools/bundle.py's PRECHECK_EXCLUDE): staff commands and the mutant
+# catalogue, the fixture generators (they build the hidden cases), the grader's own solution code.
+GRADESCOPE_ONLY = ("grader/tools/*", "grader/fixturegen/*", "grader/oracle/*")
+# What the pre-check ships of the grader, by role: everything a grading run needs on the grader's side.
+PRECHECK_ROLES = ("grader/engine/", "grader/sandbox/", "grader/inworker/", "grader/checklib/", "grader/course/",
+                  "grader/checks/", "grader/rubrics/")
 
 
 # ------------------------------------------------------------------ helpers (also used by test_run_autograder)
@@ -56,8 +64,8 @@ def make_repo(dest: Path, junk: bool = False) -> Path:
     if junk:  # untracked and git-ignored files must never reach a bundle
         (dest / "grader" / "scratch_notes.py").write_text("SECRET_SCRATCH = 1\n")
         (dest / "fixtures" / "hidden_old.h5").write_bytes(b"\x89HDF\r\n\x1a\nold")
-        (dest / "grader" / "__pycache__").mkdir(exist_ok=True)
-        (dest / "grader" / "__pycache__" / "run.cpython-311.pyc").write_bytes(b"\x00pyc")
+        (dest / "grader" / "engine" / "__pycache__").mkdir(exist_ok=True)
+        (dest / "grader" / "engine" / "__pycache__" / "grade.cpython-311.pyc").write_bytes(b"\x00pyc")
     return dest
 
 
@@ -106,12 +114,12 @@ def solution_lines() -> dict[str, tuple[str, str]]:
     Comments are dropped; trivial lines (pass, return ..., a bare loop header, a shape unpacking) and
     lines that the template itself has are skipped."""
     template_lines = set()
-    for p in (ROOT / "student_template").rglob("*.py"):
+    for p in TEMPLATE.rglob("*.py"):
         template_lines.update(squeeze(ln) for ln in code_lines(p.read_text()))
     trivial = re.compile(r"^(pass|return\b.*|else:|try:|finally:|break|continue|[)\]}]+,?"
                          r"|for \w+ in (range|reversed)\(.*\):|[\w, ()]+ = \w+\.shape(\[-?\d\])?)$")
     out = {}
-    for p in sorted((ROOT / "reference").rglob("*.py")):
+    for p in sorted(REFERENCE.rglob("*.py")):
         inside = False
         for s in code_lines(p.read_text()):
             if s == START:
@@ -218,7 +226,8 @@ def test_gradescope_rubric_total_matches_assignment_page(gradescope_zip, tmp_pat
     """cs182_hw2: 100 points = Q1 30 + Q2 30 + Q3 20 + Q4 20 (the assignment page)."""
     with zipfile.ZipFile(gradescope_zip) as zf:
         zf.extractall(tmp_path / "src")
-    code = ("import json, sys; sys.path.insert(0, '.'); from grader import rubric; r = rubric.load('cs182_hw2'); "
+    code = ("import json, sys; sys.path.insert(0, '.'); from grader.engine import rubric; "
+            "r = rubric.load('cs182_hw2'); "
             "print(json.dumps({'total': r.total, 'q': {q.id: q.points for q in r.questions}, "
             "'sum': sum(e.points for e in r.entries()), 'path': r.path}))")
     out = subprocess.run([PYTHON, "-c", code], cwd=tmp_path / "src", capture_output=True, text=True, check=True)
@@ -247,15 +256,22 @@ def test_bundle_refuses_untracked_required_files(tmp_path):
 
 
 # ------------------------------------------------------------------ pre-check bundle: secrecy, by content
-def test_precheck_bundle_contents(precheck_zip):
+def test_precheck_bundle_contents(precheck_zip, gradescope_zip):
     print_listing("student pre-check bundle", precheck_zip)
     names = list(zip_entries(precheck_zip))
     assert "precheck.py" in names and "grader/__main__.py" in names and "fixtures/visible.h5" in names
     assert any(n.startswith("student_template/deeplearning/") for n in names)
-    forbidden = [n for n in names if n.startswith(("reference/", "tests/", "grader/mutants/"))
-                 or re.fullmatch(r"grader/(fixturegen|cases_\w+)\.py", n) or "hidden" in n
-                 or n == "fixtures/manifest.yaml" or n.endswith((".pyc", ".pyo")) or "__pycache__" in n]
+    for role in PRECHECK_ROLES:  # the grader's side of a run ships whole
+        assert any(n.startswith(role) for n in names), f"nothing of {role} in the pre-check"
+    forbidden = [n for n in names if n.startswith(("reference/", "tests/", "grader/tools/", "grader/fixturegen/",
+                                                  "grader/oracle/"))
+                 or "hidden" in n or n == "fixtures/manifest.yaml" or n.endswith((".pyc", ".pyo")) or "__pycache__" in n]
     assert not forbidden
+    # the folders left out really exist in the Gradescope bundle (so the check above is not vacuous)
+    gs = zip_entries(gradescope_zip)
+    for folder in ("grader/tools/", "grader/fixturegen/", "grader/oracle/"):
+        assert any(n.startswith(folder) for n in gs), folder
+    assert "fixtures/hidden.h5" in gs and "fixtures/manifest.yaml" in gs
     with zipfile.ZipFile(precheck_zip) as zf:
         for info in zf.infolist():  # no compiled Python by content either (magic + flags header)
             head = zf.read(info)[:16]
@@ -302,28 +318,37 @@ def test_precheck_imports_resolve(gradescope_zip, precheck_zip):
 
 
 def test_precheck_has_nothing_unique_to_gradescope_only_modules(gradescope_zip, precheck_zip):
-    """Lines found only in the mutant catalogue, the fixture generators and the grader's own
-    recomputations (grader/trusted_*.py) never reach students."""
-    import fnmatch
+    """Lines found only in the Gradescope-only folders (the mutant catalogue and staff commands in
+    grader/tools/, the fixture generators in grader/fixturegen/, the grader's own solution code in
+    grader/oracle/) appear in no file of the pre-check, whatever its kind (code, YAML, text, data).
+    The one exception by design: the pre-check's README, which grader/tools/bundle.py writes from its
+    PRECHECK_README text."""
+    from grader.tools.bundle import PRECHECK_README
     gs, pc = zip_entries(gradescope_zip), zip_entries(precheck_zip)
-    only = {n for n in gs if any(fnmatch.fnmatchcase(n, p) for p in GRADESCOPE_ONLY_MODULES)}
-    assert "grader/trusted_captioning.py" in only and any(n.startswith("grader/cases_") for n in only)
+    only = {n for n in gs if any(fnmatch.fnmatchcase(n, p) for p in GRADESCOPE_ONLY)}
+    assert "grader/oracle/captioning.py" in only and "grader/fixturegen/rnn.py" in only
+    assert any(n.startswith("grader/tools/mutants/") and n.endswith(".yaml") for n in only)
     shared = set()
     for n in gs:
         if n not in only and n.endswith((".py", ".yaml")):
             shared |= set(code_lines(gs[n][1].decode()))
+    idiom = re.compile(r"if __name__ == ['\"]__main__['\"]:")  # a line any script has
     unique = {}
     for n in only:
         for s in code_lines(gs[n][1].decode()):
-            if len(s) >= 16 and not s.startswith(("#", "import ", "from ", '"""')) and s not in shared:
+            if len(s) >= 16 and not s.startswith(("#", "import ", "from ", '"""')) and s not in shared \
+                    and not idiom.fullmatch(s):
                 unique[s] = n
     assert len(unique) > 20
+    assert pc["PRECHECK_README.txt"][1].decode() == PRECHECK_README
     leaks = []
     for name, (_, data) in pc.items():
+        if name == "PRECHECK_README.txt":
+            continue
         text = set(code_lines(data.decode("utf-8", "replace")))
         leaks += [f"{name} holds {src}'s line {s!r}" for s, src in unique.items() if s in text]
     assert not leaks, "\n".join(leaks[:20])
-    assert not any(n.startswith("grader/trusted_") for n in pc)
+    assert not any(fnmatch.fnmatchcase(n, p) for n in pc for p in GRADESCOPE_ONLY)
 
 
 def _h5_groups(data: bytes):
@@ -393,13 +418,12 @@ def _precheck(folder: Path, *args, python=PYTHON, cwd=None, env=None):
 
 
 def _hidden_count(rubric: str, questions) -> int:
-    import yaml
-    d = yaml.safe_load((ROOT / "grader" / "rubrics" / f"{rubric}.yaml").read_text())
+    d = yaml.safe_load((RUBRICS / f"{rubric}.yaml").read_text())
     return sum(1 for q in d["questions"] if q["id"] in questions for t in q["tests"] if t.get("hidden"))
 
 
 def test_precheck_passes_the_reference(precheck_zip, tmp_path):
-    folder = _student_folder(tmp_path, ROOT / "reference" / "deeplearning", precheck_zip)
+    folder = _student_folder(tmp_path, REFERENCE / "deeplearning", precheck_zip)
     t0 = time.time()
     proc = _precheck(folder, "--questions", "Q1,Q2", "--results", str(tmp_path / "r.json"))
     print(f"\n$ python precheck.py --questions Q1,Q2   ({time.time() - t0:.1f} s)\n{proc.stdout}")
@@ -423,7 +447,7 @@ def test_precheck_passes_the_reference(precheck_zip, tmp_path):
 
 
 def test_precheck_on_the_template_fails_with_messages(precheck_zip, tmp_path):
-    folder = _student_folder(tmp_path, ROOT / "student_template" / "deeplearning", precheck_zip)
+    folder = _student_folder(tmp_path, TEMPLATE / "deeplearning", precheck_zip)
     t0 = time.time()
     proc = _precheck(folder, "--results", str(tmp_path / "r.json"), cwd=tmp_path)  # run from elsewhere
     print(f"\n$ python assignment2/precheck.py   ({time.time() - t0:.1f} s)\n{proc.stdout}")
@@ -439,7 +463,7 @@ def test_precheck_on_the_template_fails_with_messages(precheck_zip, tmp_path):
 
 
 def test_precheck_missing_packages(precheck_zip, tmp_path):
-    folder = _student_folder(tmp_path, ROOT / "reference" / "deeplearning", precheck_zip)
+    folder = _student_folder(tmp_path, REFERENCE / "deeplearning", precheck_zip)
     # -S: no site-packages at all, so numpy, h5py, pyyaml and pytest are all missing
     proc = _precheck(folder, python=[PYTHON, "-S"])
     print(f"\n$ python -S precheck.py\n{proc.stderr}")
@@ -450,7 +474,7 @@ def test_precheck_missing_packages(precheck_zip, tmp_path):
 
 
 def test_precheck_without_torch_skips_torch_questions(precheck_zip, tmp_path):
-    folder = _student_folder(tmp_path, ROOT / "reference" / "deeplearning", precheck_zip)
+    folder = _student_folder(tmp_path, REFERENCE / "deeplearning", precheck_zip)
     site = next(Path(p) for p in sys.path if p.endswith("site-packages") and (Path(p) / "numpy").exists())
     no_torch = tmp_path / "site-without-torch"
     no_torch.mkdir()
@@ -471,12 +495,13 @@ def test_precheck_build_refuses_a_solution_leak(tmp_path):
     """The build itself checks by content: a reference solution line in a shipped file stops it."""
     repo = make_repo(tmp_path / "r")
     line = next(ln for _, (src, ln) in sorted(solution_lines().items()) if src.endswith("rnn_layers.py"))
-    with open(repo / "grader" / "compare.py", "a") as f:
+    with open(repo / "grader" / "checklib" / "compare.py", "a") as f:
         f.write(f"\n# {line}\n_UNUSED = None  # {line}\n    \n")
         f.write(f"def _leak():\n    {line}\n")
     proc = subprocess.run([PYTHON, "-m", "grader", "bundle", "precheck", "--out", str(tmp_path / "p.zip")],
                           cwd=repo, capture_output=True, text=True)
-    assert proc.returncode == 1 and "leak grading material" in proc.stderr and "grader/compare.py" in proc.stderr
+    assert proc.returncode == 1 and "leak grading material" in proc.stderr
+    assert "grader/checklib/compare.py" in proc.stderr
     assert "line(s) of the reference solution" in proc.stderr
     assert not (tmp_path / "p.zip").exists()
 

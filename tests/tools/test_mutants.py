@@ -1,4 +1,4 @@
-"""Every catalogued student bug (grader/mutants/q*.yaml) is caught on its own question.
+"""Every catalogued student bug (grader/tools/mutants/q*.yaml) is caught on its own question.
 
 One pytest item per mutant: the mutant is applied to a copy of reference/ and
 graded through the real CLI (grader.tools.mutants.run_one)."""

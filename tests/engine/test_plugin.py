@@ -1,0 +1,173 @@
+"""grader/engine/plugin.py on its own: a tiny check module run through the plugin with pytester.
+
+The run gets a small rubric YAML, a RunConfig (as engine.grade writes it) and a fixtures folder of
+three cases written here.  The checks pass, fail with a CheckFailure (directly, through
+checklib.compare and through Student.call on a missing file), break with a grader bug (in the
+check and in a fixture), and one check is selected by no rubric test.  What the plugin records for
+the scorer (the run's outcomes file) is checked entry by entry.
+"""
+import json
+import time
+
+import numpy as np
+import pytest
+
+from grader.engine import cases, plugin
+from grader.engine.runconfig import RunConfig
+from grader.engine.staging import StagedFile, StageReport
+
+pytest_plugins = ["pytester"]
+
+CHECKS = '''
+import pytest
+
+from grader.checklib.compare import CheckFailure, check_close
+from grader.engine import cases
+
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("fixture bug")
+
+
+def test_passes(student):
+    assert student.timeout == 7  # the rubric test's own per-call limit reaches the check
+
+
+def test_wrong_value(student):
+    check_close("next_h", [[1.0, 2.0]], [[1.0, 2.5]], 1e-8)
+
+
+def test_missing_file(student):
+    student.call("rnn_layers.py", "rnn_step_forward", 1, 2)
+
+
+def test_grader_bug(student):
+    {}["no such key"]
+
+
+def test_broken_fixture(student, broken):
+    pass
+
+
+def test_not_in_rubric(student):
+    raise AssertionError("no rubric test selects this check: it must never run")
+
+
+@cases.of("tiny_function")
+def test_per_case(student, case):
+    if case.inputs["x"].sum() > 10:
+        raise CheckFailure(f"case {case.name}: x is too large")
+'''
+
+RUBRIC = """
+name: tiny
+title: A tiny rubric for the plugin's tests
+total: 12
+time_budget_s: 120
+defaults: {timeout: 5}
+questions:
+- id: Q9
+  title: tiny
+  points: 12
+  module: q9_tiny
+  tests:
+  - {number: 9.1, name: passes, points: 2, checks: [passes], timeout: 7}
+  - {number: 9.2, name: values, points: 2, checks: [wrong_value, missing_file]}
+  - {number: 9.3, name: bugs, points: 2, checks: [grader_bug, broken_fixture]}
+  - {number: 9.4, name: cases, points: 3, checks: [per_case]}
+  - {number: 9.4, name: cases, points: 3, checks: [per_case], hidden: true}
+"""
+
+
+@pytest.fixture
+def run(pytester, tmp_path):
+    """Run the tiny check module through the plugin; returns (pytester result, outcomes by node id)."""
+    fixtures = tmp_path / "fixtures"
+    fixtures.mkdir()
+    small, large = np.ones(3), np.full(3, 5.0)
+    cases.write_cases(fixtures / "visible.h5", [cases.Case("tiny_function", "a_small", "visible", {"x": small}),
+                                                cases.Case("tiny_function", "b_large", "visible", {"x": large})])
+    cases.write_cases(fixtures / "hidden.h5", [cases.Case("tiny_function", "hidden-small", "hidden", {"x": small})])
+    rubric = tmp_path / "tiny.yaml"
+    rubric.write_text(RUBRIC)
+    stage = tmp_path / "stage"
+    (stage / "deeplearning").mkdir(parents=True)
+    outcomes = tmp_path / "outcomes.json"
+    cfg = RunConfig(stage=StageReport(str(stage), {"rnn_layers.py": StagedFile("rnn_layers.py")}),
+                    rubric=str(rubric), questions=["Q9"], fixtures=str(fixtures),
+                    deadline_epoch=time.time() + 120, outcomes=str(outcomes))
+    run_json = tmp_path / "run.json"
+    run_json.write_text(cfg.to_json())
+    pytester.makepyfile(test_q9_tiny=CHECKS)
+    result = pytester.runpytest("-p", "grader.engine.plugin", "--ag-run", str(run_json), "-p", "no:xdist",
+                                "-p", "no:cacheprovider", "-q")
+    return result, json.loads(outcomes.read_text())
+
+
+def _by_check(outcomes: dict) -> dict:
+    out = {}
+    for nodeid, rec in outcomes.items():
+        _, func, params = plugin.check_key(nodeid)
+        out[f"{func}[{params}]" if params else func] = dict(rec, props=dict(rec["props"]))
+    return out
+
+
+def test_outcomes_entries_and_deselection(run):
+    result, outcomes = run
+    result.assert_outcomes(passed=3, failed=4, errors=1, deselected=1)
+    got = _by_check(outcomes)
+    assert sorted(got) == ["broken_fixture", "grader_bug", "missing_file", "passes", "per_case[a_small]",
+                           "per_case[b_large]", "per_case[hidden-small]", "wrong_value"]
+    assert "not_in_rubric" not in json.dumps(outcomes)  # deselected: never run, never recorded
+    entries = {k: v["entry"] for k, v in got.items()}
+    assert entries == {"passes": "Q9.1 passes", "wrong_value": "Q9.2 values", "missing_file": "Q9.2 values",
+                       "grader_bug": "Q9.3 bugs", "broken_fixture": "Q9.3 bugs",
+                       "per_case[a_small]": "Q9.4 cases", "per_case[b_large]": "Q9.4 cases",
+                       "per_case[hidden-small]": "Q9.4h cases (hidden cases)"}
+    outcome = {k: v["outcome"] for k, v in got.items()}
+    assert outcome == {"passes": "passed", "wrong_value": "failed", "missing_file": "failed", "grader_bug": "failed",
+                       "broken_fixture": "error", "per_case[a_small]": "passed", "per_case[b_large]": "failed",
+                       "per_case[hidden-small]": "passed"}
+    assert got["per_case[b_large]"]["label"] == "per_case[b_large]"
+    assert all(v["duration"] >= 0 for v in got.values())
+
+
+def test_feedback_comes_from_check_failures(run):
+    _, outcomes = run
+    got = _by_check(outcomes)
+    assert got["wrong_value"]["props"]["feedback"].startswith("next_h: relative error 1.1e-01, expected below 1e-08")
+    assert ("rnn_layers.py was not found in your submission; these checks could not run"
+            in got["missing_file"]["props"]["feedback"])
+    assert got["per_case[b_large]"]["props"]["feedback"] == "case b_large: x is too large"
+    for name in ("wrong_value", "missing_file", "per_case[b_large]"):
+        assert "internal_error" not in got[name]["props"], name
+    assert got["passes"]["props"] == {}
+
+
+def test_internal_errors_are_recorded_as_such(run):
+    _, outcomes = run
+    got = _by_check(outcomes)
+    bug = got["grader_bug"]["props"]
+    assert "feedback" not in bug
+    assert bug["internal_error"].startswith("internal grader error: KeyError: 'no such key'")
+    assert "test_q9_tiny.py" in bug["internal_error"]  # with where it happened, for staff
+    fixture = got["broken_fixture"]["props"]
+    assert "feedback" not in fixture
+    assert fixture["internal_error"].startswith("internal grader error: RuntimeError: fixture bug")
+
+
+def test_checks_need_a_grading_run(pytester):
+    """Without --ag-run (a plain pytest of grader/checks/), a check stops with a usage error that says how
+    checks are run, instead of grading against nothing."""
+    pytester.makepyfile(test_q9_tiny=CHECKS)
+    result = pytester.runpytest("-p", "grader.engine.plugin", "-p", "no:xdist", "-p", "no:cacheprovider",
+                                "-k", "passes")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*grader checks run only through `python -m grader grade`*"])
+
+
+def test_check_key_parses_node_ids():
+    assert plugin.check_key("grader/checks/test_q1_rnn.py::test_rnn_step_backward[hidden-n1-dx]") == (
+        "q1_rnn", "rnn_step_backward", "hidden-n1-dx")
+    assert plugin.check_key("test_q9_tiny.py::test_passes") == ("q9_tiny", "passes", "")
