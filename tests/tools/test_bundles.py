@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import PYTHON, REFERENCE, ROOT, TEMPLATE
+from conftest import PYTHON, REFERENCE, ROOT, TEMPLATE, run_cli
 from grader.paths import END_MARKER as END
 from grader.paths import RUBRICS
 from grader.paths import START_MARKER as START
@@ -507,9 +507,7 @@ def test_precheck_build_refuses_a_solution_leak(tmp_path):
 
 
 def test_check_in_a_staff_checkout_runs_visible_cases_only(tmp_path):
-    proc = subprocess.run([PYTHON, "-m", "grader", "check", "reference", "--questions", "Q2",
-                           "--results", str(tmp_path / "r.json")], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+    proc = run_cli("check", "reference", "--questions", "Q2", "--results", tmp_path / "r.json", timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     results = json.loads((tmp_path / "r.json").read_text())
     assert results["tests"] and not [t for t in results["tests"] if "hidden" in t["name"] or "hidden" in t["output"]]
