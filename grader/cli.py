@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 
 
@@ -12,6 +14,26 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def positive_int(text: str) -> int:
+    """-j N: a whole number of parallel processes, at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of processes (1 or more), not {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 process, not {n}")
+    return n
+
+
+def question_list(text: str) -> str:
+    """--questions Q1,Q2: comma-separated question ids (which ones exist is the rubric's say)."""
+    ids = [q.strip() for q in text.split(",")]
+    bad = [q for q in ids if not re.fullmatch(r"[Qq]\d+", q)]
+    if not text.strip() or bad:
+        raise argparse.ArgumentTypeError(f"expected question ids separated by commas, e.g. Q1,Q2, not {text!r}")
+    return ",".join(q.upper() for q in ids)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="python -m grader", description="Autograder for CS182 HW2 / CS231n assignment 3.")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -20,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("submission", help="submission folder or .zip")
     g.add_argument("--results", default="results.json", help="where to write results.json (default: %(default)s)")
     g.add_argument("--rubric", default="cs182_hw2", help="rubric name (cs182_hw2, cs231n_a3) or path to a YAML file")
-    g.add_argument("--questions", default=None, help="comma-separated questions to grade, e.g. Q1,Q2 (default: all)")
-    g.add_argument("-j", "--jobs", type=int, default=1, help="parallel check processes (default: 1)")
+    g.add_argument("--questions", type=question_list, default=None,
+                   help="comma-separated questions to grade, e.g. Q1,Q2 (default: all)")
+    g.add_argument("-j", "--jobs", type=positive_int, default=1, help="parallel check processes (default: 1)")
     g.add_argument("--user", default=None, help="run student code as this user (needs root; default: $AUTOGRADER_SANDBOX_USER)")
     g.add_argument("--quiet", action="store_true", help="do not print the table")
     g.add_argument("--fixtures", default=None, help=argparse.SUPPRESS)  # developers: grade against another fixtures folder
@@ -29,8 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="students: run the visible checks on your own assignment folder")
     c.add_argument("submission", nargs="?", default=".", help="your assignment folder (default: current folder)")
     c.add_argument("--rubric", default="cs182_hw2")
-    c.add_argument("--questions", default=None)
+    c.add_argument("--questions", type=question_list, default=None, help="e.g. Q1,Q2 (default: all)")
     c.add_argument("--results", default=None, help="also write results.json here")
+    c.add_argument("--quiet", action="store_true", help="do not print the table (with --results)")
 
     t = sub.add_parser("template", help="regenerate student_template/ from reference/")
     t.add_argument("--check", action="store_true", help="exit 1 if the committed template differs")
@@ -46,11 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default=None, help="output zip path")
 
     bt = sub.add_parser("batch", help="regrade a Gradescope export")
-    bt.add_argument("export", help="export folder or zip (with submission_metadata.yml)")
-    bt.add_argument("-j", "--jobs", type=int, default=1)
-    bt.add_argument("--out", default="batch_out", help="output folder (default: %(default)s)")
+    bt.add_argument("export", help="the folder or .zip from Gradescope's Assignment → Review Grades → Export "
+                                   "Submissions (submission_metadata.yml and submission_<id>/ folders)")
+    bt.add_argument("-j", "--jobs", type=positive_int, default=None,
+                    help="submissions graded at once on this machine (default: 1)")
+    bt.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="grade on Dask workers instead: the scheduler's address, e.g. tcp://HOST:8786")
+    bt.add_argument("--out", default=None,
+                    help="output folder: new, empty, or a previous batch's (default: EXPORT_regrade next to the "
+                         "export, e.g. assignment_123_export_regrade/)")
+    bt.add_argument("--no-metadata", action="store_true",
+                    help="grade every sub-folder of an export folder without submission_metadata.yml (no names)")
     bt.add_argument("--diff", default=None, metavar="PREVIOUS", help="an earlier scores.csv to compare with")
-    bt.add_argument("--resume", action="store_true", help="skip submissions already graded by this grader version and rubric")
+    bt.add_argument("--resume", action="store_true",
+                    help="continue the batch in --out: skip submissions already graded by this grader version and "
+                         "rubric")
     bt.add_argument("--rubric", default="cs182_hw2")
     bt.add_argument("--timeout", type=float, default=None,
                     help="seconds per submission (default: the rubric's time budget + 120)")
@@ -59,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("mutants", help="check that every catalogued student bug is caught")
     m.add_argument("--rubric", default="cs231n_a3")
     m.add_argument("--only", default=None, help="comma-separated mutant names or question prefixes (e.g. Q1,Q4)")
-    m.add_argument("-j", "--jobs", type=int, default=2)
+    m.add_argument("-j", "--jobs", type=positive_int, default=2)
     return ap
 
 
@@ -75,6 +109,11 @@ def main(argv=None) -> int:
     if args.command == "fixtures":
         from grader import fixturegen
         return fixturegen.main(args)
+    if getattr(args, "rubric", None) is not None and args.command in ("grade", "check", "batch", "mutants"):
+        problem = rubric_problem(args.rubric)
+        if problem:
+            print(f"python -m grader {args.command}: --rubric {args.rubric}: {problem}", file=sys.stderr)
+            return 2
     if args.command in ("grade", "check"):
         try:
             from grader.engine import grade as run
@@ -98,3 +137,24 @@ def main(argv=None) -> int:
         return mutants.main(args)
     ap.error(f"unknown command {args.command}")
     return 2
+
+
+def rubric_problem(value: str) -> str | None:
+    """Why ``--rubric value`` is not a rubric (None when it is one, or when this Python cannot tell)."""
+    try:
+        from grader.engine import rubric as rubric_mod
+    except ImportError:  # the command itself says what is missing
+        return None
+    try:
+        rubric_mod.load(value)
+    except rubric_mod.RubricError as exc:
+        if os.path.isfile(value):  # a file, but not a rubric: say what one is
+            return f"{exc} (not a rubric: {RUBRIC_IS})"
+        return str(exc)
+    except Exception as exc:  # a YAML file that is not a rubric at all (a list, a string...)
+        return f"not a rubric ({type(exc).__name__}: {exc}); {RUBRIC_IS}"
+    return None
+
+
+RUBRIC_IS = ("a rubric is a YAML mapping with name, total and questions, like grader/rubrics/cs182_hw2.yaml; or "
+             "pass a rubric's name: cs182_hw2 or cs231n_a3")

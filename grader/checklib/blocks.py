@@ -69,10 +69,12 @@ def test_name(student, function: str) -> str:
     return function
 
 
-def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool = True):
+def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool = True,
+           closure: Callable | None = None):
     """``run(standins)`` with ``standins`` = () (the student's own functions), then, if it fails, with the
-    failing ones of ``depends_on`` replaced by correct versions.  Returns ``run``'s result; raises the
-    failure of the run that decides the verdict."""
+    failing ones of ``depends_on`` replaced by correct versions (``closure(bad)``: what else must be
+    replaced with them, e.g. a backward pass whose forward pass's cache becomes the grader's).  Returns
+    ``run``'s result; raises the failure of the run that decides the verdict."""
     try:
         return run(())
     except CheckFailure as own:
@@ -82,7 +84,7 @@ def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool 
         if not bad:
             raise
         try:
-            result = run(bad)
+            result = run(tuple(closure(bad)) if closure else bad)
         except CheckFailure as again:
             names = ", ".join(bad)
             raise CheckFailure(f"{again} (this also fails with a correct {names}, so the fault is here; "
@@ -90,10 +92,5 @@ def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool 
                 from None
         where = ", ".join(f"{f} (see {test_name(student, f)})" for f in bad)
         student.note(f"passes with a correct {', '.join(bad)}; fails with yours because {where} "
-                     f"{'is' if len(bad) == 1 else 'are'} wrong: {_first_line(own)}")
+                     f"{'is' if len(bad) == 1 else 'are'} wrong")
         return result
-
-
-def _first_line(exc) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else ""

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import numpy as np
 
-try:  # the grader's own forward pass; the student pre-check ships without it
+try:  # the grader's own forward pass and layers; the student pre-check ships without them
     from grader.oracle import captioning as trusted_captioning
+    from grader.oracle import rnn_layers as oracle_layers
 except ImportError:
-    trusted_captioning = None
+    trusted_captioning = oracle_layers = None
 from grader.checklib.compare import CheckFailure, as_array, check_close, fail, marginal
 
 MODEL_FILE = "classifiers/rnn.py"
@@ -30,6 +31,56 @@ MODEL_GRAD_HINTS = {
 }
 
 
+def recurrent(cell: str) -> tuple[str, str]:
+    return (f"{cell}_forward", f"{cell}_backward")
+
+
+def steps(cell: str) -> tuple[str, str]:
+    return (f"{cell}_step_forward", f"{cell}_step_backward")
+
+
+EMBED = ("word_embedding_forward", "word_embedding_backward")
+
+
+def loss_deps(cell: str) -> tuple[str, ...]:
+    """The graded layer functions CaptioningRNN.loss calls (directly, or through its recurrent layer)."""
+    return EMBED + recurrent(cell) + steps(cell)
+
+
+def sample_deps(cell: str) -> tuple[str, ...]:
+    return (EMBED[0], steps(cell)[0])
+
+
+def layer_closure(bad) -> set:
+    """A forward pass and its backward pass stand in together (the backward takes the forward's cache)."""
+    out = set(bad)
+    for pair in (EMBED, recurrent("rnn"), recurrent("lstm"), steps("rnn"), steps("lstm")):
+        if out & set(pair):
+            out |= set(pair)
+    for cell in ("rnn", "lstm"):  # the grader's recurrent layer answers for its steps itself
+        if set(recurrent(cell)) <= out:
+            out -= set(steps(cell)) - set(bad)
+    return out
+
+
+def judged(student, run, deps):
+    """``run(standins)`` judged with correct layers where the student's fail their own tests."""
+    from grader.checklib import blocks
+    return blocks.judged(student, run, deps, available=oracle_layers is not None, closure=layer_closure)
+
+
+def _callbacks(standins):
+    return oracle_layers.CALLBACKS if standins else None
+
+
+def _call(student, standins, ref, *args, label):
+    """The worker-side ``ref(*args)``; with ``standins``, those layer functions answer from the grader."""
+    if not standins:
+        return student.method(ref, *args, label=label)
+    return student.helper("captioning", "call_with", sorted(standins), ref, *args, label=label,
+                          callbacks=_callbacks(standins))
+
+
 def _label(what: str, case) -> str:
     """Names the cell type too: a hang in the rnn model must not fail the lstm one."""
     return f"{what} (cell_type={case.params['cell_type']!r})"
@@ -43,11 +94,11 @@ def _model(student, case, dtype="float64"):
                           label=_label("CaptioningRNN", case), needs=MODEL_FILE).ref
 
 
-def _loss_and_grads(student, case):
+def _loss_and_grads(student, case, standins=()):
     def run():
         model = _model(student, case)
-        res = student.method(model.attr("loss"), case.inputs["features"], case.inputs["captions"],
-                             label=_label("CaptioningRNN.loss", case))
+        res = _call(student, standins, model.attr("loss"), case.inputs["features"], case.inputs["captions"],
+                    label=_label("CaptioningRNN.loss", case))
         v = res.value
         if not isinstance(v, (tuple, list)) or len(v) != 2:
             fail("CaptioningRNN.loss should return (loss, grads)")
@@ -55,11 +106,11 @@ def _loss_and_grads(student, case):
         if not isinstance(grads, dict):
             fail(f"CaptioningRNN.loss should return grads as a dict, got {type(grads).__name__}")
         return loss, grads, model
-    return student.once(("caption-loss", case.function, case.name), run)
+    return student.once(("caption-loss", case.function, case.name, tuple(sorted(standins))), run)
 
 
-def check_loss(student, case):
-    loss, _, _ = _loss_and_grads(student, case)
+def check_loss(student, case, standins=()):
+    loss, _, _ = _loss_and_grads(student, case, standins)
     got = as_array("loss", loss)
     if got.size != 1:
         fail(f"the loss should be a scalar, got shape {got.shape}")
@@ -69,8 +120,8 @@ def check_loss(student, case):
                 hint="" if case.hidden else "check the mask (captions_out != NULL) and that the loss sums over time and averages over N")
 
 
-def check_grads(student, case):
-    _, grads, _ = _loss_and_grads(student, case)
+def check_grads(student, case, standins=()):
+    _, grads, _ = _loss_and_grads(student, case, standins)
     want = sorted(k[len("grad_"):] for k in case.expected if k.startswith("grad_"))
     missing = [k for k in want if k not in grads]
     if missing:
@@ -86,9 +137,9 @@ def check_grads(student, case):
         fail("; ".join(bad))
 
 
-def check_model_gradient(student, case):
+def check_model_gradient(student, case, standins=()):
     features, captions = case.inputs["features"], case.inputs["captions"]
-    _, grads, model = _loss_and_grads(student, case)
+    _, grads, model = _loss_and_grads(student, case, standins)
     h = 1e-6
     bad = []
     for k in sorted(n[len("param_"):] for n in case.inputs if n.startswith("param_")):
@@ -105,11 +156,13 @@ def check_model_gradient(student, case):
             for s in (1, -1):
                 xp = x.copy().reshape(-1)
                 xp[i] += s * h
-                batch.append([model, k, xp.reshape(x.shape), features, captions])
+                batch.append([model, k, xp.reshape(x.shape), features, captions, sorted(standins)])
         res = student.helper("captioning", "loss_with_param", batch=batch, discard=True,
-                             label=_label("CaptioningRNN.loss", case))
+                             label=_label("CaptioningRNN.loss", case), callbacks=_callbacks(standins))
         vals = np.array([float(as_array("loss", r)) for r in res.value])
         num = ((vals[0::2] - vals[1::2]) / (2 * h)).reshape(x.shape)
+        if float(np.max(np.abs(num))) < 1e-12 and float(np.max(np.abs(analytic))) < 1e-12:
+            _nontrivial_or_fail(student, case, standins, k)
         err = float(np.max(np.abs(num - analytic)) / max(np.max(np.abs(num)), 1e-8))
         if not err <= MODEL_GRADCHECK_TOL:
             hint = MODEL_GRAD_HINTS.get(k, "")
@@ -123,11 +176,21 @@ def check_model_gradient(student, case):
         fail("your grads do not match a numeric gradient of your loss: " + "; ".join(bad))
 
 
-def check_sample(student, case):
+def _nontrivial_or_fail(student, case, standins, k):
+    """A zero gradient matches a zero numeric gradient of a constant loss: it only counts when the loss
+    itself is right."""
+    try:
+        check_loss(student, case, standins)
+    except CheckFailure:
+        fail(f"grads['{k}'] and the numeric gradient are both zero because the loss does not depend on "
+             f"{k}; a gradient check only counts once the loss itself is right")
+
+
+def check_sample(student, case, standins=()):
     model = _model(student, case)
     feats = case.inputs["features"]
     max_len = case.params["max_length"]
-    res = student.method(model.attr("sample"), feats, max_len, label=_label("CaptioningRNN.sample", case))
+    res = _call(student, standins, model.attr("sample"), feats, max_len, label=_label("CaptioningRNN.sample", case))
     got = as_array("captions", res.value)
     want = case.expected["captions"]
     if got.shape != want.shape:
@@ -218,12 +281,13 @@ def _own_loss(student, params, features, captions, cell_type) -> float:
     return float(np.asarray(as_array("loss", res.value[0]), dtype=np.float64))
 
 
-def check_overfit(student, cell_type: str):
+def check_overfit(student, cell_type: str, standins=()):
     from grader.course.coco_synth import OVERFIT_CONFIG
     cfg = dict(OVERFIT_CONFIG[cell_type])
     data_dir = str(__import__("pathlib").Path(student.report.stage_dir) / "datasets" / "coco_synth")
-    res = student.helper("captioning", "train_captioning", data_dir, cell_type, cfg,
-                         label=f"training the {cell_type} captioning model", needs=MODEL_FILE)
+    res = student.helper("captioning", "train_captioning", data_dir, cell_type, cfg, sorted(standins),
+                         label=f"training the {cell_type} captioning model", needs=MODEL_FILE,
+                         callbacks=_callbacks(standins))
     v = res.value
     if not isinstance(v, dict) or not isinstance(v.get("params"), dict):
         fail("training did not produce model parameters")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grader.checklib.compare import as_array, compare_case, fail, marginal, scaled_rel_error
+from grader.checklib.compare import CheckFailure, as_array, compare_case, fail, marginal, scaled_rel_error
 
 RNN_FILE = "rnn_layers.py"
 
@@ -96,7 +96,7 @@ def outputs(value, n: int, fn: str):
     return value
 
 
-def numeric_grad(student, staged_as, fn, args: list, wrt: int, douts: dict, h=1e-5, label=None):
+def numeric_grad(student, staged_as, fn, args: list, wrt: int, douts: dict, h=1e-5, label=None, standins=()):
     """Centered-difference gradient of sum_k <out[k], douts[k]> w.r.t. args[wrt], from the student's forward.
 
     ``douts`` maps output index -> upstream gradient.  Returns an array shaped like args[wrt]."""
@@ -110,7 +110,13 @@ def numeric_grad(student, staged_as, fn, args: list, wrt: int, douts: dict, h=1e
             a[wrt] = xp.reshape(x.shape)
             batch.append(a)
     picks = [(k,) for k in sorted(douts)]
-    res = student.call(staged_as, fn, batch=batch, pick=picks, discard=True, label=label or fn)
+    if standins:
+        from grader.questions import FILES
+        batch = [[sorted(standins), FILES[staged_as].module, fn] + a for a in batch]
+        res = student.helper("captioning", "call_named_with", batch=batch, pick=picks, discard=True,
+                             label=label or fn, callbacks=_oracle().CALLBACKS)
+    else:
+        res = student.call(staged_as, fn, batch=batch, pick=picks, discard=True, label=label or fn)
     grad = np.empty(x.size)
     for i in range(x.size):
         plus, minus = res.value[2 * i], res.value[2 * i + 1]
@@ -136,47 +142,276 @@ def gradcheck_failure(name: str, err: float, tol: float, hint: str = "") -> None
              f"forward pass, expected below {tol:.0e}" + (f"; {hint}" if hint else ""))
 
 
+# ---------------------------------------------------------------- one bug, one deduction
+# A composite layer is judged with correct steps where the student's fail their own tests; a backward
+# pass whose forward pass is wrong is judged against a correct forward pass (grader/checklib/blocks.py).
+DEPENDS = {
+    "rnn_forward": ("rnn_step_forward",),
+    "lstm_forward": ("lstm_step_forward",),
+    "rnn_backward": ("rnn_forward", "rnn_step_forward", "rnn_step_backward"),
+    "lstm_backward": ("lstm_forward", "lstm_step_forward", "lstm_step_backward"),
+}
+
+
+def _closure(fn: str):
+    cell = "lstm" if fn.startswith("lstm") else "rnn"
+    seq_f, step_f, step_b = f"{cell}_forward", f"{cell}_step_forward", f"{cell}_step_backward"
+
+    def close(bad):
+        out = set(bad)
+        if fn == f"{cell}_backward":
+            if seq_f in out:  # the grader's forward pass caches its steps as the grader's: their backward too
+                out.add(step_b)
+            if out & {step_f, step_b}:  # a step's backward takes its forward's cache
+                out |= {step_f, step_b}
+        return out
+    return close
+
+
+def _oracle():
+    try:
+        from grader.oracle import rnn_layers
+        return rnn_layers
+    except ImportError:  # the student pre-check: judged with the student's own functions only
+        return None
+
+
+def judged(student, fn: str, run):
+    """``run(standins)`` for a function of this file, with its dependencies' stand-ins when they fail."""
+    from grader.checklib import blocks
+    deps = DEPENDS.get(fn) or ((BACKWARD[fn].forward,) if fn in BACKWARD else ())
+    if not deps:
+        return run(())
+    return blocks.judged(student, run, deps, available=_oracle() is not None, closure=_closure(fn))
+
+
+def _call(student, fn, args, standins, **opts):
+    if not standins:
+        return student.call(RNN_FILE, fn, *args, **opts)
+    from grader.questions import FILES
+    student.require(RNN_FILE)
+    student.resolve(RNN_FILE, fn)
+    return student.helper("captioning", "call_named_with", sorted(standins), FILES[RNN_FILE].module, fn, *args,
+                          label=opts.pop("label", fn), callbacks=_oracle().CALLBACKS, **opts)
+
+
 def check_forward(student, fn: str, case):
+    judged(student, fn, lambda standins: _check_forward(student, fn, case, standins))
+
+
+def _check_forward(student, fn, case, standins=()):
     spec = FORWARD[fn]
     args = [case.inputs[a] for a in spec.args]
-    res = student.call(RNN_FILE, fn, *args)
+    res = _call(student, fn, args, standins)
     vals = outputs(res.value, spec.n_out, fn)
     for i, name in enumerate(spec.outs):
         compare_case(name, vals[i], case.expected[name], FORWARD_TOL, case)
 
 
-def _student_grads(student, fn: str, case):
-    """The student's backward applied to the student's own forward cache (once per case)."""
+def _student_grads(student, fn: str, case, standins=(), args=None, variant: str = ""):
+    """The student's backward applied to their forward pass's cache (once per case, stand-ins and
+    variant); ``args``: other forward inputs than the case's (``variant`` names them)."""
     spec = BACKWARD[fn]
     fwd = FORWARD[spec.forward]
+    args = [case.inputs[a] for a in fwd.args] if args is None else args
 
     def run():
-        f = student.call(RNN_FILE, spec.forward, *[case.inputs[a] for a in fwd.args])
+        f = _call(student, spec.forward, args, standins)
         outputs(f.value, fwd.n_out, spec.forward)
         cache = f.ref[fwd.n_out - 1]
-        b = student.call(RNN_FILE, fn, *[case.inputs[d] for d in spec.douts], cache)
+        b = _call(student, fn, [case.inputs[d] for d in spec.douts] + [cache], standins)
         if not spec.tuple_out:
             return {spec.grads[0]: b.value}
         vals = outputs(b.value, len(spec.grads), fn)
         return dict(zip(spec.grads, vals))
-    return student.once(("grads", fn, case.name), run)
+    return student.once(("grads", fn, case.name, tuple(sorted(standins)), variant), run)
 
 
 def check_backward(student, fn: str, case, grad: str):
-    got = _student_grads(student, fn, case)[grad]
-    compare_case(grad, got, case.expected[grad], BACKWARD_TOL, case, hint=HINTS.get((fn, grad), ""))
+    judged(student, fn, lambda standins: _check_backward(student, fn, case, grad, standins))
 
 
 def check_gradient(student, fn: str, case, grad: str):
+    judged(student, fn, lambda standins: _check_gradient(student, fn, case, grad, standins))
+
+
+def _forward_is_standin(fn, standins) -> bool:
+    return BACKWARD[fn].forward in standins
+
+
+def _check_backward(student, fn, case, grad, standins=()):
+    if fn not in DEPENDS and _forward_is_standin(fn, standins):
+        return _against_correct_forward(student, fn, case, grad, gradcheck=False)
+    got = _student_grads(student, fn, case, standins)[grad]
+    compare_case(grad, got, case.expected[grad], BACKWARD_TOL, case, hint=HINTS.get((fn, grad), ""))
+
+
+def _check_gradient(student, fn, case, grad, standins=()):
     spec = BACKWARD[fn]
     fwd = FORWARD[spec.forward]
-    analytic = as_array(grad, _student_grads(student, fn, case)[grad])
+    if fn not in DEPENDS and _forward_is_standin(fn, standins):
+        return _against_correct_forward(student, fn, case, grad, gradcheck=True)
+    analytic = as_array(grad, _student_grads(student, fn, case, standins)[grad])
     args = [np.asarray(case.inputs[a], dtype=np.float64) if np.asarray(case.inputs[a]).dtype.kind == "f"
             else case.inputs[a] for a in fwd.args]
     wrt = fwd.args.index(spec.wrt[spec.grads.index(grad)])
     douts = {k: case.inputs[d] for d, k in zip(spec.douts, spec.dout_of)}
-    num = student.once(("numgrad", fn, case.name, grad),
-               lambda: numeric_grad(student, RNN_FILE, spec.forward, args, wrt, douts, label=spec.forward))
+    if spec.forward in standins:  # the grader's own forward pass: its numeric gradient in the grader
+        num = student.once(("numgrad-oracle", fn, case.name, grad),
+                           lambda: oracle_numeric_grad(spec.forward, args, wrt, douts))
+    else:
+        num = student.once(("numgrad", fn, case.name, grad, tuple(sorted(standins))),
+                           lambda: numeric_grad(student, RNN_FILE, spec.forward, args, wrt, douts,
+                                                label=spec.forward, standins=standins))
     if analytic.shape != num.shape:
         fail(f"{grad} has shape {analytic.shape}, expected {num.shape} (the shape of {spec.wrt[spec.grads.index(grad)]})")
+    if float(np.max(np.abs(num), initial=0.0)) < 1e-12 and float(np.max(np.abs(analytic), initial=0.0)) < 1e-12:
+        from grader.checklib import blocks
+        if not blocks.passes_own_tests(student, spec.forward):
+            fail(f"{grad}: your backward pass and the numeric gradient of your forward pass are both zero; a "
+                 f"gradient check only counts once {spec.forward} computes the right values")
     gradcheck_failure(grad, scaled_rel_error(analytic, num), GRADCHECK_TOL[fn], HINTS.get((fn, grad), ""))
+
+
+# ---------------------------------------------------------------- a backward pass after a wrong forward pass
+# Inputs on which a wrong forward pass may still compute the right values (and so leave the right cache
+# for the student's backward pass): no bias; no previous state; the LSTM's i, f, o gates fed the same
+# pre-activations (a mix-up of those gates then changes nothing).
+def _tie_gates(Wx, Wh, b):
+    out = []
+    for w in (Wx, Wh, b):
+        w = np.array(w, dtype=np.float64, copy=True)
+        H = w.shape[-1] // 4
+        w[..., H:2 * H] = w[..., :H]
+        w[..., 2 * H:3 * H] = w[..., :H]
+        out.append(w)
+    return out
+
+
+def _variants(fn: str, args: dict) -> list[tuple[str, dict]]:
+    zero = np.zeros_like
+    if fn == "rnn_step_forward":
+        return [("b = 0", dict(args, b=zero(args["b"]))), ("prev_h = 0", dict(args, prev_h=zero(args["prev_h"]))),
+                ("b = 0 and prev_h = 0", dict(args, b=zero(args["b"]), prev_h=zero(args["prev_h"])))]
+    if fn == "lstm_step_forward":
+        Wx, Wh, b = _tie_gates(args["Wx"], args["Wh"], args["b"])
+        tied = dict(args, Wx=Wx, Wh=Wh, b=b)
+        return [("the i, f, o gates tied", tied), ("b = 0", dict(args, b=zero(args["b"]))),
+                ("the gates tied and b = 0", dict(tied, b=zero(b))),
+                ("prev_c = 0", dict(args, prev_c=zero(args["prev_c"]))),
+                ("the gates tied and prev_c = 0", dict(tied, prev_c=zero(args["prev_c"])))]
+    return []
+
+
+def oracle_forward(fn: str, args: list):
+    o = _oracle()
+    if fn == "rnn_step_forward":
+        return o.rnn_step(*args)
+    if fn == "lstm_step_forward":
+        return o.lstm_step(*args)
+    if fn == "word_embedding_forward":
+        x, W = args
+        return np.asarray(W, np.float64)[np.asarray(x)], (np.asarray(x), np.shape(W))
+    if fn == "rnn_forward":
+        return o.rnn_seq(*args)
+    if fn == "lstm_forward":
+        return o.lstm_seq(*args)
+    raise KeyError(fn)
+
+
+def oracle_backward(fn: str, douts: list, cache):
+    o = _oracle()
+    if fn == "rnn_step_backward":
+        return dict(zip(BACKWARD[fn].grads, o.rnn_step_back(*douts, cache)))
+    if fn == "lstm_step_backward":
+        return dict(zip(BACKWARD[fn].grads, o.lstm_step_back(*douts, cache)))
+    if fn == "word_embedding_backward":
+        x, shape = cache
+        dW = np.zeros(shape)
+        np.add.at(dW, x, np.asarray(douts[0], np.float64))
+        return {"dW": dW}
+    raise KeyError(fn)
+
+
+def oracle_numeric_grad(fn: str, args: list, wrt: int, douts: dict, h=1e-5):
+    """The numeric gradient (as ``numeric_grad``) of the grader's own forward pass ``fn``."""
+    x = np.asarray(args[wrt], dtype=np.float64)
+    grad = np.empty(x.size)
+    for i in range(x.size):
+        total = 0.0
+        for sign in (1, -1):
+            xp = x.copy().reshape(-1)
+            xp[i] += sign * h
+            a = list(args)
+            a[wrt] = xp.reshape(x.shape)
+            out = oracle_forward(fn, a)
+            outs = out[:-1] if isinstance(out, tuple) else (out,)
+            total += sign * sum(np.sum(np.asarray(outs[k]) * douts[k]) for k in douts)
+        grad[i] = total / (2 * h)
+    return grad.reshape(x.shape)
+
+
+def _against_correct_forward(student, fn: str, case, grad: str, gradcheck: bool):
+    """``fn``'s forward pass is wrong: judge ``fn`` with the student's own cache where it is right.
+
+    First on the case's inputs (the cache may hold only inputs), then on inputs where the student's
+    forward pass agrees with the grader's; expected gradients and numeric gradients come from the
+    grader's forward pass."""
+    spec = BACKWARD[fn]
+    fwd = FORWARD[spec.forward]
+    base = {a: case.inputs[a] for a in fwd.args}
+    douts = {k: case.inputs[d] for d, k in zip(spec.douts, spec.dout_of)}
+    tried = []
+    for what, args in [("", base)] + _variants(spec.forward, base):
+        arglist = [args[a] for a in fwd.args]
+        if what:
+            agree = student.once(("agrees", spec.forward, case.name, what),
+                                 lambda: _forward_agrees(student, spec.forward, arglist))
+            if not agree:
+                continue
+        try:
+            got = as_array(grad, _student_grads(student, fn, case, args=arglist, variant=what)[grad])
+            ref = oracle_forward(spec.forward, [np.asarray(v, np.float64) if np.asarray(v).dtype.kind == "f" else v
+                                                for v in arglist])
+            want = oracle_backward(fn, [case.inputs[d] for d in spec.douts], ref[-1])[grad]
+            if gradcheck:
+                wrt = fwd.args.index(spec.wrt[spec.grads.index(grad)])
+                num = oracle_numeric_grad(spec.forward, [np.asarray(v, np.float64) if np.asarray(v).dtype.kind == "f"
+                                                         else v for v in arglist], wrt, douts)
+                if got.shape != num.shape:
+                    fail(f"{grad} has shape {got.shape}, expected {num.shape}")
+                gradcheck_failure(grad, scaled_rel_error(got, num), GRADCHECK_TOL[fn], HINTS.get((fn, grad), ""))
+            else:
+                compare_case(grad, got, want, BACKWARD_TOL, case, hint=HINTS.get((fn, grad), ""))
+            if what:
+                student.note(f"judged on inputs with {what}, where your {spec.forward} computes the right values")
+            return
+        except CheckFailure as exc:
+            tried.append(exc)
+    raise tried[0]
+
+
+def _forward_agrees(student, fn: str, arglist) -> bool:
+    from grader.checklib.compare import rel_error
+    try:
+        res = student.call(RNN_FILE, fn, *arglist)
+        vals = outputs(res.value, FORWARD[fn].n_out, fn)
+        ref = oracle_forward(fn, [np.asarray(v, np.float64) if np.asarray(v).dtype.kind == "f" else v
+                                  for v in arglist])
+        return all(rel_error(as_array("out", vals[i]), ref[i]) <= FORWARD_TOL for i in range(len(FORWARD[fn].outs)))
+    except CheckFailure:
+        return False
+
+
+# ---------------------------------------------------------------- each function's own tests
+def _register():
+    from grader.checklib import blocks
+    for fn in FORWARD:
+        blocks.own_test(fn)(lambda student, case, _fn=fn: check_forward(student, _fn, case))
+    for fn, spec in BACKWARD.items():
+        blocks.own_test(fn, parts=spec.grads)(lambda student, case, g, _fn=fn: check_backward(student, _fn, case, g))
+        blocks.own_test(fn, parts=spec.grads, test=fn + "_gradcheck")(
+            lambda student, case, g, _fn=fn: check_gradient(student, _fn, case, g))
+
+
+_register()

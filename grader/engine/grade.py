@@ -20,7 +20,8 @@ from pathlib import Path
 from grader.engine import rubric as rubric_mod
 from grader.engine import staging
 from grader.engine.runconfig import RunConfig
-from grader.paths import CHECKS, FIXTURES, ROOT, TEMPLATE
+from grader.course.years import required_modules
+from grader.paths import CHECKS, FIXTURES, PACKAGE, ROOT, TEMPLATE
 from grader.questions import QUESTIONS
 from grader.sandbox.client import Sandbox, isolation_for
 from grader.engine.results import build_results, score_tests, table, validate, write_results, zero_results
@@ -50,14 +51,19 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
         specs = [QUESTIONS[q.id] for q in rub.questions if q.id in QUESTIONS]
         # A numpy question whose files import torch (an unused `import torch` is common) runs in the torch
         # zygote, where torch is already loaded, instead of importing it again in every child.
-        torch_files = {f for f, sf in report.files.items() if sf.origin in ("file", "notebook")
-                       and imports_torch(Path(report.stage_dir) / "deeplearning" / f)}
-        on_torch = [s for s in specs if s.torch or torch_files & set(s.files)]
+        imported = {f: staged_imports(Path(report.stage_dir), f) for f, sf in report.files.items()
+                    if sf.origin in ("file", "notebook")}
+        on_torch = [s for s in specs if s.torch or any("torch" in imported.get(f, ()) for f in s.files)]
+        # What the zygotes import before forking: the modules the course's provided lines need, where the
+        # staged files import them (torchvision costs seconds; a submission that never imports it saves them)
+        tops = set().union(*imported.values()) if imported else set()
+        preimport = [m for m in required_modules() if m.split(".")[0] in tops]
         cfg = RunConfig(stage=report, rubric=rub.path, questions=[q.id for q in rub.questions],
                         fixtures=str(fixtures), deadline_epoch=t0 + rub.time_budget_s,
                         outcomes=str(run_dir / "outcomes.json"), user=user,
                         threads=int(os.environ.get("AUTOGRADER_THREADS", "1")),
                         torch_questions=[s.id for s in on_torch],
+                        preimport=preimport,
                         numpy_inworker=sorted({m for s in specs if s not in on_torch for m in s.inworker}),
                         torch_inworker=sorted({m for s in on_torch for m in s.inworker}))
         (run_dir / "run.json").write_text(cfg.to_json())
@@ -94,19 +100,33 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
         shutil.rmtree(base, ignore_errors=True)
 
 
-def imports_torch(path: Path) -> bool:
-    """Whether a staged file imports torch (anywhere in it, by any import statement)."""
+def staged_imports(stage: Path, staged_as: str, _seen=None) -> set[str]:
+    """Top-level modules a staged file imports, anywhere in it, following imports of the staged package's
+    own modules (``from .image_utils import ...`` brings in what image_utils imports)."""
     import ast
+    seen = set() if _seen is None else _seen
+    if staged_as in seen:
+        return set()
+    seen.add(staged_as)
+    path = stage / PACKAGE / staged_as
     try:
         tree = ast.parse(path.read_bytes())
     except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
+        return set()
+    out, inner = set(), []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "torch" for a in node.names):
-            return True
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "torch":
-            return True
-    return False
+        if isinstance(node, ast.Import):
+            out.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            mod = node.module or ""
+            if node.level or mod.split(".")[0] in ("deeplearning", "cs231n"):
+                rel = mod.split(".", 1)[1] if not node.level and "." in mod else ("" if not node.level else mod)
+                inner += [rel] if rel else [a.name for a in node.names]
+            else:
+                out.add(mod.split(".")[0])
+    for name in inner:
+        out |= staged_imports(stage, name.replace(".", "/") + ".py", seen)
+    return out
 
 
 def _run_pytest(modules: list[str], run_json: Path, cfg: RunConfig, jobs: int) -> list[str]:
@@ -120,7 +140,7 @@ def _run_pytest(modules: list[str], run_json: Path, cfg: RunConfig, jobs: int) -
     sandbox = None
     if jobs == 1:  # one process runs every check: start the worker (and torch's import) before pytest starts
         sandbox = Sandbox(Path(cfg.stage.stage_dir), torch=bool(cfg.torch_questions), user=cfg.user,
-                          threads=cfg.threads,
+                          threads=cfg.threads, preimport=tuple(cfg.preimport),
                           deadline=time.monotonic() + (cfg.deadline_epoch - time.time()),
                           inworker={False: tuple(cfg.numpy_inworker), True: tuple(cfg.torch_inworker)})
     try:

@@ -150,6 +150,7 @@ def student(request):
     owned = sb is None
     if owned:  # xdist worker, or a run without a prestarted sandbox
         sb = Sandbox(Path(cfg.stage.stage_dir), torch=bool(cfg.torch_questions), user=cfg.user, threads=cfg.threads,
+                     preimport=tuple(cfg.preimport),
                      deadline=time.monotonic() + (cfg.deadline_epoch - time.time()),
                      inworker={False: tuple(cfg.numpy_inworker), True: tuple(cfg.torch_inworker)})
     names = {}

@@ -92,3 +92,110 @@ def prepare(rub, fixtures: Path, submission: Path, notes: list[str]):
         cleanup.append(copy)
         submission = _copy_sources(submission, copy / submission.resolve().name)
     return rub, fixtures, submission, cleanup
+
+
+# ------------------------------------------------------------------ precheck.check() from a notebook
+KERNEL_NOTEBOOK = "precheck_kernel.ipynb"   # where the kernel's cells go when no saved notebook has that file's code
+
+
+def _defined(cells: list[str]) -> set[str]:
+    """Names of the functions and classes the cells define at top level (a cell that does not parse is
+    read line by line)."""
+    import ast
+    import re
+    names = set()
+    for src in cells:
+        try:
+            names |= {n.name for n in ast.parse(src).body
+                      if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            names |= set(re.findall(r"^(?:async\s+)?(?:def|class)\s+(\w+)", src, re.M))
+    return names
+
+
+def _code_cell(source: str) -> dict:
+    return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
+
+
+def _merged_notebook(saved: Path | None, cells: list[str]) -> dict:
+    """``saved``'s cells (all of them, so the grader's cell numbers stay those of the saved notebook), then
+    the kernel's cells: later definitions replace earlier ones, as when the notebook runs."""
+    import json
+    from grader.engine import notebook
+    nb = None
+    if saved is not None:
+        try:
+            nb = json.loads(saved.read_bytes().decode("utf-8", "replace"))
+        except (OSError, ValueError, RecursionError):
+            nb = None
+        if not (isinstance(nb, dict) and isinstance(nb.get("cells"), list)):  # nbformat 3 or odd: code cells only
+            nb = {"cells": [_code_cell(c) for c in notebook.code_cells(saved)]}
+    nb = nb or {"cells": []}
+    nb.setdefault("metadata", {})
+    nb["nbformat"], nb["nbformat_minor"] = 4, 4
+    nb["cells"] = list(nb["cells"]) + [_code_cell(c) for c in cells]
+    return nb
+
+
+def with_kernel_cells(submission, kernel_json) -> tuple[Path, list[str], Path]:
+    """A temporary copy of the student's sources in which, for each Q3-Q5 file written in notebook cells,
+    the notebook that the grader would take it from also holds the running kernel's definitions (after its
+    saved cells, so they win).  Returns (the copy, notes for the student, the folder to remove)."""
+    import json
+    from grader.engine import notebook
+    from grader.questions import FILES
+    submission = Path(submission)
+    scratch = Path(tempfile.mkdtemp(prefix="ag-kernel-"))
+    copy = scratch / (submission.resolve().name or "submission")
+    if submission.is_dir():
+        _copy_sources(submission, copy)
+    else:
+        copy.mkdir(parents=True)
+        shutil.copyfile(submission, copy / submission.name)
+    try:
+        payload = json.loads(Path(kernel_json).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        payload = {}
+    cells = [c for c in payload.get("cells") or [] if isinstance(c, str)]
+    defined = {n for n in payload.get("defined") or [] if isinstance(n, str)}
+    notes: list[str] = []
+    if not defined:
+        return copy, notes, scratch
+    found, _messages, notebooks = staging.find_student_files(copy)
+    parsed = {nb: notebook.code_cells(nb) for nb in sorted(notebooks, key=str)}
+    targets: dict[Path | None, list[str]] = {}
+    for staged_as, spec in FILES.items():
+        mine = sorted(defined & set(spec.notebook_functions))
+        if not mine:
+            continue
+        sf = found.get(staged_as)
+        if sf is not None and sf.origin == "file":
+            notes.append(f"NOTE: your notebook's kernel defines {', '.join(mine)}, but {sf.source} is what is "
+                         "graded (as on Gradescope): put your changes into that file and save it.")
+            continue
+        best, best_score = None, 0
+        for nb, nb_cells in parsed.items():
+            score = len(_defined(nb_cells) & set(spec.notebook_functions))
+            if score > best_score:
+                best, best_score = nb, score
+        targets.setdefault(best, []).append(staged_as)
+        where = best.relative_to(copy).as_posix() if best is not None else "your notebook"
+        notes.append(f"NOTE: {', '.join(mine)} checked as your notebook's kernel defines {'it' if len(mine) == 1 else 'them'} "
+                     f"now (unsaved changes included), with the rest of {where}.")
+    for saved, _files in targets.items():
+        dest = saved if saved is not None else copy / KERNEL_NOTEBOOK
+        dest.write_text(json.dumps(_merged_notebook(saved, cells), indent=1), encoding="utf-8")
+    return copy, notes, scratch
+
+
+def add_notes(results_path, notes: list[str]) -> None:
+    """Append notes to the output of a results.json the check wrote."""
+    import json
+    from grader.engine.results import write_results
+    path = Path(results_path)
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    results["output"] = "\n".join([results.get("output") or ""] + list(notes)).strip("\n")
+    write_results(results, path)

@@ -22,6 +22,7 @@ class RunConfig:
     user: str | None = None       # sandbox user (root only)
     threads: int = 1              # torch/BLAS threads in the worker
     torch_questions: list[str] = field(default_factory=list)  # questions whose checks run in the torch zygote
+    preimport: list[str] = field(default_factory=list)  # modules the zygotes import before forking
     numpy_inworker: list[str] = field(default_factory=list)  # grader.inworker modules of each zygote
     torch_inworker: list[str] = field(default_factory=list)
 

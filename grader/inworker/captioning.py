@@ -4,8 +4,39 @@ They build the student's CaptioningRNN with given parameters, evaluate its loss
 with one parameter replaced (numeric gradients), and train it with the
 template's CaptioningSolver.  Everything returned is treated like student
 output (grader/checklib/captioning.py).
+
+``standins`` names the student's layer functions replaced, for that call, by
+the grader's (one bug, one deduction: grader/inworker/standins.py).
 """
 from __future__ import annotations
+
+import contextlib
+
+from grader.inworker import standins as S
+
+LAYERS_MODULE = "deeplearning.rnn_layers"
+
+
+def _standing_in(names):
+    if not names:
+        return contextlib.nullcontext()
+    import importlib
+    mod = importlib.import_module(LAYERS_MODULE)
+    originals = {n: getattr(mod, n, None) for n in S.STEP_NAMES}
+    return S.installed(LAYERS_MODULE, S.for_layers(names, originals))
+
+
+def call_with(standins, fn, *args):
+    """``fn(*args)`` (e.g. a model's loss or sample method) with ``standins`` in place."""
+    with _standing_in(standins):
+        return fn(*args)
+
+
+def call_named_with(standins, module, name, *args):
+    """The student's ``module.name(*args)`` with ``standins`` in place (looked up after they are)."""
+    import importlib
+    with _standing_in(standins):
+        return getattr(importlib.import_module(module), name)(*args)
 
 def make_captioning_model(word_to_idx, input_dim, wordvec_dim, hidden_dim, cell_type, dtype, params=None):
     """The student's CaptioningRNN, with ``params`` (name -> array) set when given."""
@@ -18,17 +49,18 @@ def make_captioning_model(word_to_idx, input_dim, wordvec_dim, hidden_dim, cell_
     return model
 
 
-def loss_with_param(model, name, value, features, captions):
+def loss_with_param(model, name, value, features, captions, standins=()):
     """model.loss with one parameter replaced (for numeric gradients); returns the loss only."""
     old = model.params[name]
     model.params[name] = value
     try:
-        return model.loss(features, captions)[0]
+        with _standing_in(standins):
+            return model.loss(features, captions)[0]
     finally:
         model.params[name] = old
 
 
-def train_captioning(data_dir, cell_type, config):
+def train_captioning(data_dir, cell_type, config, standins=()):
     """Train the student's CaptioningRNN with the *template's* CaptioningSolver on the synthetic set.
 
     Returns the loss history and the trained parameters; the grader recomputes the
@@ -46,6 +78,7 @@ def train_captioning(data_dir, cell_type, config):
                               batch_size=config["batch_size"],
                               optim_config={"learning_rate": config["learning_rate"]},
                               lr_decay=config["lr_decay"], verbose=False, print_every=10 ** 9)
-    solver.train()
+    with _standing_in(standins):
+        solver.train()
     return {"loss_history": np.asarray(solver.loss_history, dtype=np.float64),
             "params": {k: np.asarray(v, dtype=np.float64) for k, v in model.params.items()}}

@@ -30,7 +30,8 @@ import torch
 
 # Imported here, while the zygote can still read the grader's files (never at call time).
 from grader.course.models import load_params_by_order, seeded_params
-from grader.course.gan import stroke_images  # noqa: F401  (re-exported for the worker)
+from grader.course.gan import evaluation_data, stroke_images  # noqa: F401  (re-exported for the worker)
+from grader.inworker import standins as S
 from grader.inworker.compat import signature_info
 
 MODULE = "deeplearning.gan_pytorch"
@@ -139,40 +140,26 @@ def call_with_tensors(name: str, *arrays):
     return getattr(_module(), name)(*tensors)
 
 
-def optimizer_info() -> dict:
-    """What get_optimizer builds for a small model: read from the optimizer object itself."""
+def optimizer_steps(params, grads_seq) -> dict:
+    """What get_optimizer's optimizer does: for a small model with ``params`` (arrays in
+    model.parameters() order), one ``step()`` per entry of ``grads_seq`` (the gradients to set); returns
+    the parameters after each step.  The grader compares them with the Adam steps it computes itself,
+    so only what the optimizer really does counts, not what it says about itself."""
     model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    load_params_by_order(model, params)
     opt = _module().get_optimizer(model)
     if opt is None:
         return {"none": True}
-    info = {"none": False, "type": type(opt).__name__, "module": type(opt).__module__,
-            "is_adam": isinstance(opt, torch.optim.Adam) and not isinstance(opt, torch.optim.AdamW)}
-    groups = getattr(opt, "param_groups", None)
-    if not isinstance(groups, list):
-        info["groups"] = None
-        return info
-    model_ids = [id(p) for p in model.parameters()]
-    seen, out = [], []
-    for g in groups:
-        entry = {}
-        for key in ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"):
-            v = g.get(key)
-            if isinstance(v, torch.Tensor):
-                v = v.detach().cpu().tolist()
-            if isinstance(v, (tuple, list)):
-                v = [float(e) for e in v]
-            elif isinstance(v, (bool, int, float)):
-                v = v if isinstance(v, bool) else float(v)
-            else:
-                v = None if v is None else repr(v)
-            entry[key] = v
-        seen += [id(p) for p in g.get("params", [])]
-        out.append(entry)
-    info["groups"] = out
-    info["covers_all"] = sorted(seen) == sorted(model_ids)
-    info["n_model_params"] = len(model_ids)
-    info["n_optimized"] = len(seen)
-    return info
+    if not callable(getattr(opt, "step", None)) or not callable(getattr(opt, "zero_grad", None)):
+        return {"none": False, "type": type(opt).__name__, "steps": None}
+    out = []
+    for grads in grads_seq:
+        opt.zero_grad()
+        for p, g in zip(model.parameters(), grads):
+            p.grad = torch.from_numpy(np.array(g, dtype=np.float32))
+        opt.step()
+        out.append([p.detach().cpu().float().numpy().copy() for p in model.parameters()])
+    return {"none": False, "type": type(opt).__name__, "steps": out}
 
 
 # ------------------------------------------------------------------ training run
@@ -244,7 +231,14 @@ def _train_once(cfg, device: str) -> dict:
             "g_params": [p.detach().cpu().float().numpy() for p in G.parameters()]}
 
 
-def train_gan(cfg) -> dict:
+def train_gan(cfg, standins=()) -> dict:
+    """``train`` with ``standins`` (the student's functions replaced by the grader's for this run: one bug,
+    one deduction); see _train_gan."""
+    with S.installed(MODULE, S.for_gan(standins)):
+        return _train_gan(cfg)
+
+
+def _train_gan(cfg) -> dict:
     """Train the student's discriminator() and generator() with the student's
     discriminator_loss, generator_loss and get_optimizer on synthetic strokes.
 
@@ -283,7 +277,6 @@ def separation_logits(d_params, g_params) -> dict:
 
     Used only where the grader's own oracle is absent (the student pre-check):
     logits of D on held-out real images and on G's samples."""
-    from grader.course.gan import evaluation_data
     D, _ = build_model("discriminator")
     G, _ = build_model("generator", NOTEBOOK_NOISE_DIM)
     load_params_by_order(D, [np.asarray(a, dtype=np.float32) for a in d_params])

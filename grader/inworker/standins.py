@@ -16,7 +16,9 @@ import sys
 
 import numpy as np
 
+from grader.course.gan import D_SIZES, g_sizes
 from grader.inworker import channel
+from grader.sandbox.protocol import Handle
 
 
 @contextlib.contextmanager
@@ -127,3 +129,204 @@ STYLE = {"gram_matrix": gram_matrix, "content_loss": content_loss, "style_loss":
 
 def for_style(names) -> dict:
     return {n: STYLE[n] for n in names}
+
+
+# ---------------------------------------------------------------- Q1/Q2: numpy layers
+# A correct forward pass's cache is kept by the grader (a Handle).  The student's code may still look
+# inside its caches (a backward pass reading shapes from cache[0] is common), so a stand-in forward pass
+# also runs the student's own forward pass for a cache of the student's own layout and remembers which
+# grader handle that cache object stands for; a stand-in backward pass looks the handle up by the cache
+# object it is handed.  The student's values in it are never used for a result.
+_SHADOW: dict[int, tuple] = {}   # id(cache object) -> (cache object, Handle), for this child's life
+_SHADOW_MAX = 200_000
+
+
+def _remember(cache, handle):
+    if len(_SHADOW) < _SHADOW_MAX and not isinstance(cache, Handle):
+        _SHADOW[id(cache)] = (cache, handle)
+    return cache
+
+
+def _handle_of(cache):
+    if isinstance(cache, Handle):
+        return cache
+    got = _SHADOW.get(id(cache))
+    if got is not None and got[0] is cache:
+        return got[1]
+    if isinstance(cache, (list, tuple)) and cache and all(_handle_of(c) is not None for c in cache):
+        return [_handle_of(c) for c in cache]  # a sequence's cache: its steps' handles
+    return None
+
+
+def _shadow(original, args, n_out):
+    """The student's own forward pass on ``args`` for a cache of their layout (None if it fails)."""
+    try:
+        out = original(*args)
+        return out[n_out - 1] if isinstance(out, (tuple, list)) and len(out) == n_out else None
+    except Exception:
+        return None
+
+
+_STEP_OUTS = {"rnn_step_forward": 2, "lstm_step_forward": 3, "word_embedding_forward": 2}
+STEP_NAMES = tuple(_STEP_OUTS)
+
+
+def _step_forward(name, original, record_only=False):
+    """Stand-in (or, with ``record_only``, the student's own pass that also gets the grader's handle)."""
+    n = _STEP_OUTS[name]
+
+    def standin(*args):
+        got = tuple(channel.call(name, *args))
+        if record_only:
+            out = tuple(original(*args))
+            _remember(out[-1], got[-1])
+            return out
+        cache = _shadow(original, args, n)
+        return got[:-1] + ((got[-1] if cache is None else _remember(cache, got[-1])),)
+    return standin
+
+
+def _backward(name):
+    def standin(*args):
+        *douts, cache = args
+        h = _handle_of(cache)
+        if h is None:
+            raise TypeError(f"{name}: the cache passed in is not the one the forward pass returned")
+        got = channel.call(name, *douts, h)
+        return got if name == "word_embedding_backward" else tuple(got)
+    return standin
+
+
+def _sequence_forward(cell, originals):
+    """rnn_forward / lstm_forward: the grader's values; as cache, the list of the student's own step caches
+    (their rnn_step_forward on the correct per-step inputs), each standing for the grader's step."""
+    step = originals[f"{cell}_step_forward"]
+
+    def standin(x, h0, Wx, Wh, b):
+        got = channel.call(f"{cell}_forward", x, h0, Wx, Wh, b)
+        h, handles = got[0], got[1]
+        caches = []
+        for t, handle in enumerate(handles):
+            prev = h0 if t == 0 else h[:, t - 1]
+            args = (x[:, t], prev, Wx, Wh, b) if cell == "rnn" else \
+                (x[:, t], prev, (np.zeros_like(h0) if t == 0 else got[2][:, t - 1]), Wx, Wh, b)
+            cache = _shadow(step, args, _STEP_OUTS[f"{cell}_step_forward"]) if step else None
+            caches.append(handle if cache is None else _remember(cache, handle))
+        return h, caches
+    return standin
+
+
+def for_layers(names, originals: dict) -> dict:
+    """Stand-ins for the layer functions ``names`` (and, for a backward pass whose forward pass is the
+    student's, that forward pass recording the grader's handle); ``originals``: the student's functions."""
+    names, out = set(names), {}
+    for n in names:
+        if n in _STEP_OUTS:
+            out[n] = _step_forward(n, originals.get(n))
+        elif n.endswith("_backward"):
+            out[n] = _backward(n)
+        elif n in ("rnn_forward", "lstm_forward"):
+            out[n] = _sequence_forward(n.split("_")[0], originals)
+    for n in list(names):
+        fwd = n.replace("_backward", "_forward")
+        if n.endswith("_backward") and fwd not in names and fwd in _STEP_OUTS and originals.get(fwd):
+            out[fwd] = _step_forward(fwd, originals[fwd], record_only=True)
+    return out
+
+
+# ---------------------------------------------------------------- Q5: GAN networks, losses and optimizer (torch)
+def _np32(t):
+    return t.detach().cpu().numpy().astype(np.float32)
+
+
+_GAN = {}
+
+
+def _gan():
+    """torch classes, made on first use (this module is also imported by zygotes without torch)."""
+    if _GAN:
+        return _GAN
+    torch = _torch()
+    from torch import nn
+
+    class Net(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, kind, x, *params):
+            out, handle = channel.call("net_forward", kind, _np32(x), *[_np32(p) for p in params])
+            ctx.handle, ctx.shape = handle, x.shape
+            return torch.from_numpy(np.asarray(out, np.float32))
+
+        @staticmethod
+        def backward(ctx, dout):
+            dx, dps = channel.call("net_backward", ctx.handle, _np32(dout))
+            return (None, torch.from_numpy(np.asarray(dx, np.float32)).reshape(ctx.shape),
+                    *[torch.from_numpy(np.asarray(g, np.float32)) for g in dps])
+
+    class StandinNet(nn.Module):
+        """The course's fully connected network of ``sizes``: its parameters live here (the student's
+        optimizer updates them), its forward and backward passes are the grader's."""
+
+        def __init__(self, kind, sizes):
+            super().__init__()
+            self.kind = kind
+            self.weights = nn.ParameterList()
+            for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+                self.weights.append(nn.Parameter(torch.zeros(fan_out, fan_in)))
+                self.weights.append(nn.Parameter(torch.zeros(fan_out)))
+
+        def forward(self, x):
+            return Net.apply(self.kind, x, *self.weights)
+
+    class StandinAdam:
+        """The notebook's optimizer (Adam, lr 1e-3, betas (0.5, 0.999)), stepped by the grader."""
+
+        def __init__(self, params):
+            self.params = list(params)
+            self.param_groups = [{"params": self.params}]
+            self.handle = channel.call("optimizer_new", len(self.params))
+
+        def zero_grad(self, set_to_none=True):
+            for p in self.params:
+                p.grad = None
+
+        def step(self):
+            new = channel.call("optimizer_step", self.handle, [_np32(p) for p in self.params],
+                               [None if p.grad is None else _np32(p.grad) for p in self.params])
+            with torch.no_grad():
+                for p, v in zip(self.params, new):
+                    p.copy_(torch.from_numpy(np.asarray(v, np.float32)))
+
+    _GAN.update(Net=Net, StandinNet=StandinNet, StandinAdam=StandinAdam)
+    return _GAN
+
+
+def _gan_discriminator(seed=None):
+    return _gan()["StandinNet"]("discriminator", D_SIZES)
+
+
+def _gan_generator(noise_dim=96, seed=None):
+    return _gan()["StandinNet"]("generator", g_sizes(int(noise_dim)))
+
+
+def _gan_discriminator_loss(logits_real, logits_fake):
+    value, dr, df = channel.call("discriminator_loss", _np32(logits_real), _np32(logits_fake))
+    return _fns()[0].apply(value, [np.reshape(dr, tuple(logits_real.shape)), np.reshape(df, tuple(logits_fake.shape))],
+                           logits_real, logits_fake)
+
+
+def _gan_generator_loss(logits_fake):
+    value, d = channel.call("generator_loss", _np32(logits_fake))
+    return _fns()[0].apply(value, [np.reshape(d, tuple(logits_fake.shape))], logits_fake)
+
+
+def _gan_get_optimizer(model):
+    return _gan()["StandinAdam"](model.parameters())
+
+
+GAN = {"discriminator": _gan_discriminator, "generator": _gan_generator,
+       "discriminator_loss": _gan_discriminator_loss, "generator_loss": _gan_generator_loss,
+       "get_optimizer": _gan_get_optimizer}
+
+
+def for_gan(names) -> dict:
+    return {n: GAN[n] for n in names}

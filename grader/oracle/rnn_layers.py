@@ -84,6 +84,28 @@ def lstm_step_back(dnext_h, dnext_c, cache):
     return da @ Wx.T, da @ Wh.T, dc * f, x.T @ da, prev_h.T @ da, da.sum(axis=0)
 
 
+def rnn_seq(x, h0, Wx, Wh, b):
+    """(h (N, T, H), step caches)."""
+    x, h0 = _seq_args(x, h0)
+    h, prev, caches = np.zeros((x.shape[0], x.shape[1], h0.shape[1])), h0, []
+    for t in range(x.shape[1]):
+        prev, cache = rnn_step(x[:, t], prev, Wx, Wh, b)
+        h[:, t] = prev
+        caches.append(cache)
+    return h, caches
+
+
+def lstm_seq(x, h0, Wx, Wh, b):
+    """(h (N, T, H), step caches), the cell state starting at zero."""
+    x, h0 = _seq_args(x, h0)
+    h, prev, c, caches = np.zeros((x.shape[0], x.shape[1], h0.shape[1])), h0, np.zeros_like(h0), []
+    for t in range(x.shape[1]):
+        prev, c, cache = lstm_step(x[:, t], prev, c, Wx, Wh, b)
+        h[:, t] = prev
+        caches.append(cache)
+    return h, caches
+
+
 # ---------------------------------------------------------------- channel requests
 def cb_rnn_step_forward(sb, x, prev_h, Wx, Wh, b):
     h, cache = rnn_step(x, prev_h, Wx, Wh, b)
@@ -152,14 +174,16 @@ def cb_lstm_step_backward(sb, dnext_h, dnext_c, handle):
 
 
 def cb_lstm_forward(sb, x, h0, Wx, Wh, b):
+    """(h, the steps' cache handles, the cell states (N, T, H): the stand-in rebuilds each step's inputs)."""
     x, h0 = _seq_args(x, h0)
     N, T, _ = x.shape
     h, prev, c, caches = np.zeros((N, T, h0.shape[1])), h0, np.zeros_like(h0), []
+    cs = np.zeros_like(h)
     for t in range(T):
         prev, c, cache = lstm_step(x[:, t], prev, c, Wx, Wh, b)
-        h[:, t] = prev
+        h[:, t], cs[:, t] = prev, c
         caches.append(sb.keep(("lstm_step", cache)))
-    return _like(h, x, Wx), caches
+    return _like(h, x, Wx), caches, _like(cs, x, Wx)
 
 
 def cb_lstm_backward(sb, dh, cache):

@@ -138,6 +138,7 @@ class Sandbox:
     deadline: float | None = None  # time.monotonic() value
     default_timeout: float = 30.0
     inworker: dict = field(default_factory=dict)  # torch? -> grader.inworker modules its zygote imports
+    preimport: tuple = ()  # modules the course's provided lines import, loaded by the zygotes before forking
 
     def __post_init__(self):
         # Two zygotes: numpy-only questions fork from a light one at once, while the one that
@@ -170,6 +171,7 @@ class Sandbox:
             cfg = {"stage": str(self.stage), "root": str(ROOT), "torch": with_torch, "user": self.user,
                    "limits": self.limits, "threads": self.threads,
                    "inworker": list(self.inworker.get(with_torch, ())), "aliases": module_aliases(),
+                   "preimport": list(self.preimport),
                    "landlock": self.isolation.landlock, "readable": confine.python_paths() + [str(self.stage)],
                    "unreadable": [str(ROOT)]}
             z = self._zygotes[with_torch] = _Zygote(cfg, self.threads)

@@ -42,12 +42,12 @@ class Student:
     @contextlib.contextmanager
     def quiet(self):
         """Calls made inside (e.g. probing another function) add nothing to the current check's output."""
-        saved = self.sandbox._captured
-        self.sandbox._captured = None
+        saved, notes = self.sandbox._captured, self._notes
+        self.sandbox._captured, self._notes = None, []
         try:
             yield
         finally:
-            self.sandbox._captured = saved
+            self.sandbox._captured, self._notes = saved, notes
 
     # ------------------------------------------------------------ modules
     def require(self, staged_as: str) -> str:

@@ -299,8 +299,7 @@ def zygote_main(argv=None):
     ctl = socket.socket(fileno=args.control_fd)
 
     if cfg.get("torch"):
-        import torch  # noqa: F401  (heavy imports, once per grading run)
-        import torchvision  # noqa: F401
+        import torch  # (heavy imports, once per grading run; torchvision only if the staged code imports it)
         torch.backends.cuda.matmul.allow_tf32 = False  # the same arithmetic on every GPU as on the CPU
         torch.backends.cudnn.allow_tf32 = False
     importlib.import_module("grader.inworker.compat")
@@ -314,6 +313,10 @@ def zygote_main(argv=None):
         except ImportError:
             pass
 
+    # what student code of every course year expects: numpy 1.x names, scipy's old module paths, and the
+    # modules the course's provided lines import (loaded now, while every file is readable, and once)
+    sys.modules["grader.inworker.compat"].install_course_compat(torch=bool(cfg.get("torch")),
+                                                                 modules=cfg.get("preimport", []))
     sandboxed = False
     if cfg.get("user") and os.getuid() == 0:
         _drop_privileges(cfg["user"])
