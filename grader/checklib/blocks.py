@@ -70,11 +70,14 @@ def test_name(student, function: str) -> str:
 
 
 def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool = True,
-           closure: Callable | None = None):
+           closure: Callable | None = None, only_blocks: bool = False):
     """``run(standins)`` with ``standins`` = () (the student's own functions), then, if it fails, with the
     failing ones of ``depends_on`` replaced by correct versions (``closure(bad)``: what else must be
-    replaced with them, e.g. a backward pass whose forward pass's cache becomes the grader's).  Returns
-    ``run``'s result; raises the failure of the run that decides the verdict."""
+    replaced with them, e.g. a backward pass whose forward pass's cache becomes the grader's).
+    ``only_blocks``: the run exercises no student code but ``depends_on`` (the style-transfer loop, the
+    GAN training loop are the course's), so with all of them replaced it would test nothing of the
+    student's and does not pass.  Returns ``run``'s result; raises the failure of the run that decides
+    the verdict."""
     try:
         return run(())
     except CheckFailure as own:
@@ -83,6 +86,9 @@ def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool 
         bad = tuple(f for f in depends_on if not passes_own_tests(student, f))
         if not bad:
             raise
+        if only_blocks and set(bad) >= set(depends_on):
+            raise CheckFailure(f"{own} (every function this run uses is wrong: "
+                               f"{', '.join(f'{f} (see {test_name(student, f)})' for f in bad)})") from None
         try:
             result = run(tuple(closure(bad)) if closure else bad)
         except CheckFailure as again:

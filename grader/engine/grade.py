@@ -81,10 +81,11 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
             if name not in graded_files:
                 continue
             if sf.origin == "file":
-                lines.append(f"{name}: graded {sf.source}")
+                lines.append(f"{name}: graded {sf.source}" + (f" ({sf.layout})" if getattr(sf, "layout", "") else ""))
             elif sf.origin == "notebook":
                 lines.append(f"{name}: taken from your notebook {sf.source} ({sf.note})")
-        lines += [m for m in report.messages if m.split(":", 1)[0] in graded_files | {"upload"}]
+        lines += [m for m in report.messages if m.split(":", 1)[0] in graded_files | {"upload"}
+                  and ": recognised the " not in m]  # the layout is on the file's "graded" line
         if not has_hidden and hidden_total:
             lines.append(f"{hidden_total} hidden test(s) also run on Gradescope: the same functions on other "
                          "shapes, seeds and edge cases (N=1, T=1, D != H, float32, NULL padding, batches).")
@@ -256,7 +257,7 @@ def main(args) -> int:
             results_path = None
     if not getattr(args, "quiet", False):
         print(table(results))
-        if checking and results["output"]:
+        if results["output"]:
             print("\n" + results["output"])
         if results_path is not None:
             print(f"results written to {results_path}")

@@ -1,12 +1,13 @@
 """``python -m grader mutants``: every catalogued student bug must be caught.
 
-The catalogue (``grader/mutants/q*.yaml``) stores each classic bug as an exact
-find/replace patch of a file of ``reference/deeplearning/``, with the rubric
-tests that must catch it.  Each mutant is applied to a copy of the reference
-and graded through the real CLI; a mutant *escapes* when a named test keeps
-full marks, and *leaks* when a test outside its question loses points (unless
-the catalogue lists it in ``also_affects``: e.g. the word embedding is also
-part of the LSTM captioning model).
+The catalogue (``grader/tools/mutants/q*.yaml``) stores each classic bug as an
+exact find/replace patch of a file of ``reference/deeplearning/``, with the
+rubric tests of the function it breaks that must catch it (``caught_by``) and,
+optionally, other tests of that same function that may lose points too
+(``function_tests``; a test's hidden twin always may).  Each mutant is applied
+to a copy of the reference and graded through the real CLI; a mutant
+*escapes* when a named test keeps full marks, and *leaks* when any test outside
+its function loses points: one bug, one deduction (DESIGN.md invariant 10).
 """
 from __future__ import annotations
 
@@ -39,7 +40,18 @@ class Mutant:
     replace: str
     caught_by: list[str]
     description: str = ""
-    also_affects: list[str] = field(default_factory=list)
+    function_tests: list[str] = field(default_factory=list)
+
+    def allowed(self) -> set[str]:
+        """The tests of the mutated function: those that must lose points, the others that may, and the
+        hidden twin of each."""
+        names = set(self.caught_by) | set(self.function_tests)
+        twins = set()
+        for n in names:
+            num, _, label = n.partition(" ")
+            twins.add(f"{num}h {label} (hidden cases)" if not num.endswith("h") else
+                      f"{num[:-1]} {label.replace(' (hidden cases)', '')}")
+        return names | twins
 
 
 def load(catalogue: Path = CATALOGUE) -> list[Mutant]:
@@ -48,7 +60,7 @@ def load(catalogue: Path = CATALOGUE) -> list[Mutant]:
         for d in yaml.safe_load(path.read_text()) or []:
             q = "Q" + path.stem[1:]
             out.append(Mutant(d["name"], d.get("question", q), d["file"], d["find"], d["replace"],
-                              list(d["caught_by"]), d.get("description", ""), list(d.get("also_affects", []))))
+                              list(d["caught_by"]), d.get("description", ""), list(d.get("function_tests", []))))
     names = [m.name for m in out]
     if len(set(names)) != len(names):
         raise ValueError("mutant names must be unique")
@@ -80,9 +92,9 @@ class Outcome:
 
     @property
     def leaked(self) -> list[str]:
-        q = self.mutant.question + "."
-        return [t for t in self.lost if not t.startswith(q) and t not in self.mutant.also_affects
-                and t not in self.mutant.caught_by]
+        """Tests outside the mutated function that lost points."""
+        allowed = self.mutant.allowed()
+        return sorted(t for t in self.lost if t not in allowed)
 
     @property
     def ok(self) -> bool:
@@ -131,20 +143,22 @@ def run(mutants: list[Mutant], rubric: str = "cs231n_a3", jobs: int = 2, fixture
 
 def report(outcomes: list[Outcome]) -> str:
     w = max([len(o.mutant.name) for o in outcomes] + [6])
-    lines = [f"{'mutant':<{w}}  {'q':3}  {'status':8}  caught by / problem", "-" * (w + 60)]
+    lines = [f"{'mutant':<{w}}  {'q':3}  {'status':8}  {'outside':7}  caught by / problem", "-" * (w + 70)]
     for o in outcomes:
+        outside = "-" if o.error else str(len(o.leaked))
         if o.error:
             status, detail = "ERROR", o.error
         elif o.escaped:
             status, detail = "ESCAPED", "not caught by " + ", ".join(o.escaped)
         elif o.leaked:
-            status, detail = "LEAKED", "tests outside its question lost points: " + ", ".join(o.leaked)
+            status, detail = "LEAKED", "tests outside the mutated function lost points: " + ", ".join(o.leaked)
         else:
             status, detail = "caught", ", ".join(sorted(o.lost))
-        lines.append(f"{o.mutant.name:<{w}}  {o.mutant.question:3}  {status:8}  {detail}")
+        lines.append(f"{o.mutant.name:<{w}}  {o.mutant.question:3}  {status:8}  {outside:>7}  {detail}")
     n_ok = sum(o.ok for o in outcomes)
-    lines.append("-" * (w + 60))
-    lines.append(f"{n_ok}/{len(outcomes)} mutants caught on their own question")
+    lines.append("-" * (w + 70))
+    lines.append(f"{n_ok}/{len(outcomes)} mutants caught on the tests of their own function, and only there "
+                 "(column 'outside': tests of other functions that lost points)")
     return "\n".join(lines)
 
 
