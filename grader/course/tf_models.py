@@ -49,30 +49,34 @@ TensorFlow runtime is started to compute the weights.  That matters: a
 process that has run a ``tf.compat.v1.Session`` cannot safely ``fork`` (a
 forked child's first session run hangs), and the worker is a forking zygote.
 
-Measured agreement (tests/tf_track/measure_tf_model.py, seed 0, 64x64, the 5
-notebook saliency images, TensorFlow 2.20.0 CPU, 1 thread; error =
-max |got - oracle| / max |oracle| against grader.oracle.squeezenet, the
-grader's float64 numpy model, NCHW <-> NHWC transposed):
+Measured agreement (tests/tf_track/measure_tf_model.py, seed 0, the 5 images of the
+"notebook" saliency fixture case, 64x64, TensorFlow 2.20.0 CPU, 1 thread; error =
+max |got - oracle| / max |oracle| against grader.oracle.squeezenet, the grader's float64
+numpy model, after transposing NHWC -> NCHW):
 
-- weights: every one of the 52 arrays equal, bit for bit, to the PyTorch
-  model's parameters (calibration included) after the layout change.
-- scores: TF1 graph 2.5e-7, TF2 Keras 2.5e-7 (PyTorch float32: 2.5e-7);
-  the predicted class agrees on every image.
-- feature maps, all 13 layers: at most 4.2e-7 (TF1) and 4.2e-7 (TF2)
-  (PyTorch float32: 4.0e-7).
-- saliency maps (gradient to the input): TF1 7.2e-7, TF2 7.2e-7 against the
-  fixtures made by the PyTorch reference, so float32 TF is ~1000x inside the
-  checks' 1e-3 tolerances, as PyTorch float32 is.
+- weights: all 52 arrays equal, bit for bit, to the PyTorch model's parameters
+  (calibration included) after the layout change.
+- class scores: TF1 graph 5.2e-7, TF2 Keras 5.2e-7 (PyTorch float32: 6.0e-7); the
+  predicted class agrees on every image.
+- feature maps, all 13 layers: worst 8.1e-7 for both flavours, 2.5e-7 (layer 0) to 8.1e-7
+  (layer 10) (PyTorch float32: 8.5e-7); the Keras layers called one by one (the course's
+  extract_features) give the same figures as the fast path below.
+- saliency maps: 5.0e-7 for both flavours against the fixtures (made by the PyTorch
+  reference), ~2000x inside the checks' 1e-3 tolerance, as PyTorch float32 is.
 
-Cost on the 2-core development machine (loaded by other work, so upper
-bounds; medians of 5 fresh interpreters):
+Cost on the 2-core development machine (shared with other work while measured, so upper
+bounds):
 
-- ``import tensorflow``: 4.1 s wall, +395 MB RSS / 382 MB PSS
-  (``import torch, torchvision``: 5.7 s, 769 MB PSS, from the README); the
-  Keras 3 that ``tf.keras`` loads lazily adds 0.6 s and 40 MB on first use.
-- weights (numpy draws + float64 calibration): 0.5 s once per process.
-- building a model and its session: TF1 graph 0.12 s, Keras model 0.25 s;
-  one forward + backward at 64x64, batch 1: TF1 session 6 ms, TF2 eager 14 ms.
+- ``import tensorflow``: 3.7 s wall, +468 MB RSS / +464 MB PSS (median of 5 fresh
+  interpreters; TF 2.20 imports Keras 3 with it; the README's figure for
+  ``import torch, torchvision`` is 5.7 s and 769 MB PSS).
+- weights (numpy draws + float64 calibration): 0.1-0.4 s, once per process.
+- building the TF1 graph, its session and initializing the variables: 0.3-0.5 s (done for
+  every TF1 call: each runs in a fresh graph); the Keras model: 0.6-0.7 s once per process,
+  plus 0.26 s to trace its forward function on the first call.
+- one forward + backward pass, 64x64, batch 1 (median of 20): TF1 session 4.8 ms, TF2
+  ``model(X)`` under a GradientTape 14.9 ms (Keras 3 layers called one by one: 90-110 ms,
+  hence the fast path of :func:`keras_squeezenet`).
 """
 from __future__ import annotations
 
@@ -329,13 +333,39 @@ class SqueezeNetTF1:
 
 
 # ---------------------------------------------------------------- TF2 (eager, Keras) course API
+def _features_fast(x, ws, tf):
+    """The 13 feature maps of NHWC x with weights ``ws`` (TF layout, PyTorch's order), plain tf ops."""
+    feats, cur, i = [], x, 0
+    for layer in LAYERS:
+        if layer[0] == "conv":
+            cur = tf.nn.bias_add(tf.nn.conv2d(cur, ws[i], 2, "VALID"), ws[i + 1])
+            i += 2
+        elif layer[0] == "relu":
+            cur = tf.nn.relu(cur)
+        elif layer[0] == "pool":
+            cur = _maxpool_ceil(cur, tf)
+        else:
+            cur = _fire(cur, ws[i:i + 6], tf)
+            i += 6
+        feats.append(cur)
+    return feats
+
+
 def keras_squeezenet(seed: int = 0, num_classes: int = NUM_CLASSES, params=None, input_side: int = 64):
     """The course's TF2 ``SqueezeNet`` (a tf.keras.Model, eager) with the seeded weights.
 
-    ``model(X)`` -> scores (N, num_classes) for NHWC float32 X (numpy array or tensor);
+    ``model(X)`` -> scores (N, num_classes) for NHWC X (numpy array or tensor, cast to float32);
     ``model.net`` is the Sequential of layers (13 feature layers, then the 1x1 classifier conv
-    with its ReLU and the global average pool); ``model.trainable`` is False, as the
-    notebooks set it.  ``input_side`` only sizes the build call."""
+    with its ReLU and the global average pool), so ``model.net.layers[:-2]`` are the feature
+    layers, as the course's ``extract_features`` expects; ``model.trainable`` is False, as the
+    notebooks set it.  ``input_side`` only sizes the build call.
+
+    Speed: calling Keras 3 layers one by one costs ~60-90 ms per forward + backward pass at 64x64
+    on the development machine, which would make a 100-step fooling loop or a style-transfer run
+    slow.  So ``model(X)`` (and :func:`keras_features`) compute the same ops on the same weight
+    variables in one ``tf.function`` with a shape-agnostic signature (traced once, ~0.2 s), which
+    a student's GradientTape differentiates through like any op; the layers in ``model.net`` stay
+    usable one by one."""
     tf = _tf()
     keras = tf.keras
     arrays = list(params) if params is not None else tf_params(seed, num_classes)
@@ -377,34 +407,62 @@ def keras_squeezenet(seed: int = 0, num_classes: int = NUM_CLASSES, params=None,
                                            name="classifier_layer1"),
                        keras.layers.GlobalAveragePooling2D(keepdims=True, name="classifier_layer3")]
             self.net = keras.Sequential(layers, name="net")
+            self._fast = None
+
+        def conv_layers(self):
+            """The Conv2D layers in PyTorch's parameter order."""
+            out = []
+            for layer in self.net.layers:
+                if isinstance(layer, Fire):
+                    out += [layer.squeeze, layer.expand1x1, layer.expand3x3]
+                elif isinstance(layer, keras.layers.Conv2D):
+                    out.append(layer)
+            return out
+
+        def weight_variables(self):
+            ws = []
+            for conv in self.conv_layers():
+                ws += [conv.kernel, conv.bias]
+            return [getattr(w, "value", w) for w in ws]  # the tf.Variable under a Keras variable
+
+        def fast(self):
+            if self._fast is None:
+                ws = self.weight_variables()
+                spec = [tf.TensorSpec([None, None, None, 3], tf.float32)]
+
+                @tf.function(input_signature=spec, autograph=False)
+                def features(x):
+                    return _features_fast(x, ws, tf)
+
+                @tf.function(input_signature=spec, autograph=False)
+                def scores(x):
+                    f = _features_fast(x, ws, tf)[-1]
+                    s = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(f, ws[-2], 1, "VALID"), ws[-1]))
+                    return tf.reduce_mean(s, axis=[1, 2])
+
+                self._fast = (features, scores)
+            return self._fast
 
         def call(self, x, save_path=None, training=None):
-            x = self.net(x)
-            return tf.reshape(x, (-1, self.num_classes))
+            if not self.built or not tf.executing_eagerly():
+                x = self.net(x)  # building, or traced by Keras: the layers themselves
+                return tf.reshape(x, (-1, self.num_classes))
+            return self.fast()[1](tf.cast(x, tf.float32))
 
     model = SqueezeNet(num_classes)
-    model(np.zeros((1, input_side, input_side, 3), np.float32))  # builds every layer
-    i = 0
-    for layer in model.net.layers:
-        if isinstance(layer, Fire):
-            for conv in (layer.squeeze, layer.expand1x1, layer.expand3x3):
-                conv.set_weights([arrays[i], arrays[i + 1]])
-                i += 2
-        elif isinstance(layer, keras.layers.Conv2D):
-            layer.set_weights([arrays[i], arrays[i + 1]])
-            i += 2
-    assert i == len(arrays), (i, len(arrays))
+    model.net(np.zeros((1, input_side, input_side, 3), np.float32))  # builds every layer
+    model.built = True
+    convs = model.conv_layers()
+    assert 2 * len(convs) == len(arrays), (len(convs), len(arrays))
+    for i, conv in enumerate(convs):
+        conv.set_weights([arrays[2 * i], arrays[2 * i + 1]])
     model.trainable = False
     return model
 
 
 def keras_features(model, x) -> list:
-    """The 13 feature maps of x under a keras_squeezenet (the course's extract_features)."""
-    feats, cur = [], x
-    for layer in model.net.layers[:-2]:
-        cur = layer(cur)
-        feats.append(cur)
-    return feats
+    """The 13 feature maps of x under a keras_squeezenet (what the course's extract_features returns)."""
+    return list(model.fast()[0](_tf().cast(x, "float32")))
 
 
 # ---------------------------------------------------------------- plain forward (scores only)

@@ -120,15 +120,18 @@ def era_scores(src: str) -> tuple[int, int]:
     return tf1, tf2
 
 
-def era_of_source(src: str) -> str:
-    """'tf1' or 'tf2' for a student's TensorFlow source; 'tf2' when nothing tells (pure tensor code runs the same
-    in both, and eager execution also accepts graph-free TF1 idioms)."""
+def era_of_source(src: str, default: str = "tf2") -> str:
+    """'tf1' or 'tf2' for a student's TensorFlow source; ``default`` when nothing tells (code made only of
+    tensor ops, e.g. a style-transfer file without the notebook's provided loop, runs the same in both)."""
     tf1, tf2 = era_scores(src)
+    if tf1 == tf2:
+        return default
     return "tf1" if tf1 > tf2 else "tf2"
 
 
 def detect_era(mod) -> str:
-    """The era of an imported student module: ``mod.__tf_era__`` if staging set one, else from its source."""
+    """The era of an imported student module: ``mod.__tf_era__`` if staging set one, else from its source
+    (with no evidence either way: TF2, or TF1 where eager execution is disabled in this process)."""
     forced = getattr(mod, "__tf_era__", None)
     if forced in ("tf1", "tf2"):
         return forced
@@ -138,7 +141,8 @@ def detect_era(mod) -> str:
             src = inspect.getsource(mod)
         except (OSError, TypeError):
             src = ""
-        _ERAS[key] = era_of_source(src)
+        # no evidence either way: graph mode if this process runs TF1 code (eager execution disabled)
+        _ERAS[key] = era_of_source(src, default="tf2" if _tf().executing_eagerly() else "tf1")
     return _ERAS[key]
 
 
@@ -261,13 +265,8 @@ def keras_model(seed: int):
         _KERAS[seed] = tf_models.keras_squeezenet(seed)
     model = _KERAS[seed]
     arrays = tf_models.tf_params(seed)
-    i = 0
-    for layer in model.net.layers:
-        convs = [layer.squeeze, layer.expand1x1, layer.expand3x3] if hasattr(layer, "expand3x3") else [layer]
-        for conv in convs:
-            if conv.weights:
-                conv.set_weights([arrays[i], arrays[i + 1]])
-                i += 2
+    for i, conv in enumerate(model.conv_layers()):
+        conv.set_weights([arrays[2 * i], arrays[2 * i + 1]])
     model.trainable = False
     return model
 

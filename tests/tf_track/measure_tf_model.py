@@ -39,7 +39,7 @@ import numpy
 r0, p0 = mem(); t = time.time()
 import tensorflow as tf
 t1 = time.time() - t; r1, p1 = mem(); t = time.time()
-_ = tf.keras.layers.Conv2D
+import keras
 t2 = time.time() - t; r2, p2 = mem()
 print(json.dumps({"import_s": t1, "rss_mb": r1 - r0, "pss_mb": p1 - p0, "keras_s": t2, "keras_rss_mb": r2 - r1,
                   "keras_pss_mb": p2 - p1, "total_rss_mb": r2, "total_pss_mb": p2}))
@@ -71,33 +71,43 @@ def main(argv=None) -> int:
     if not args.no_import_cost:
         c = import_cost(args.repeats)
         print(f"import tensorflow: {c['import_s']:.2f} s, +{c['rss_mb']:.0f} MB RSS, +{c['pss_mb']:.0f} MB PSS "
-              f"(median of {args.repeats}); first tf.keras use: +{c['keras_s']:.2f} s, +{c['keras_rss_mb']:.0f} MB RSS, "
+              f"(median of {args.repeats}); then import keras: +{c['keras_s']:.2f} s, +{c['keras_rss_mb']:.0f} MB RSS, "
               f"+{c['keras_pss_mb']:.0f} MB PSS; process total {c['total_rss_mb']:.0f} MB RSS / "
               f"{c['total_pss_mb']:.0f} MB PSS")
 
     import numpy as np
-    import tensorflow as tf
     from grader.course import tf_models as tm
     from grader.engine.cases import cases
     from grader.oracle.squeezenet import grader_model
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-
+    case = cases("compute_saliency_maps")[0]
+    X = case.inputs["X"]
     t = time.time()
     params = tm.torch_layout_params(0)
     print(f"weights (numpy draws + float64 calibration): {time.time() - t:.2f} s")
+    # PyTorch first: importing torchvision (its triton, with the CUDA build) AFTER tensorflow segfaults
+    torch_out = None
     try:
+        import torch
         from grader.course.models import squeezenet
         torch_model = squeezenet(0)
         same = [np.array_equal(a, p.detach().numpy()) for a, p in zip(params, torch_model.parameters())]
         print(f"weights equal to the PyTorch model's: {sum(same)}/{len(same)} arrays bit for bit")
+        with torch.no_grad():
+            st = torch_model(torch.from_numpy(X)).numpy()
+            cur, ft = torch.from_numpy(X), []
+            for mod in torch_model.features:
+                cur = mod(cur)
+                ft.append(cur.clone().numpy())  # clone: torchvision's ReLUs are in place
+        torch_out = (st, ft)
     except ImportError:
-        torch_model = None
         print("weights vs PyTorch: skipped (no torch)")
 
-    case = cases("compute_saliency_maps")[0]
-    X, y, want_sal = case.inputs["X"], case.inputs["y"], case.expected["saliency"]
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+    y, want_sal = case.inputs["y"], case.expected["saliency"]
     Xh = tm.nchw_to_nhwc(X)
     oracle = grader_model(0)
     f64, s64 = oracle.features(X), oracle.scores(X)
@@ -130,6 +140,11 @@ def main(argv=None) -> int:
     t_build2 = time.time() - t
     s2 = m2(Xh).numpy()
     feats2 = [f.numpy() for f in tm.keras_features(m2, tf.constant(Xh))]
+    cur, feats2_layers = tf.constant(Xh), []
+    for layer in m2.net.layers[:-2]:  # the course's extract_features: the Keras layers one by one
+        cur = layer(cur)
+        feats2_layers.append(cur.numpy())
+    s2_layers = tf.reshape(m2.net(tf.constant(Xh)), (-1, 1000)).numpy()
     xt = tf.constant(Xh)
     with tf.GradientTape() as tape:
         tape.watch(xt)
@@ -152,16 +167,13 @@ def main(argv=None) -> int:
     e1 = [err(tm.nhwc_to_nchw(a), b) for a, b in zip(feats1, f64)]
     e2 = [err(tm.nhwc_to_nchw(a), b) for a, b in zip(feats2, f64)]
     print(f"feature maps vs oracle (13 layers), worst: TF1 {max(e1):.1e}, TF2 {max(e2):.1e}")
+    e3 = [err(tm.nhwc_to_nchw(a), b) for a, b in zip(feats2_layers, f64)]
+    print(f"Keras layers called one by one (model.net): scores {err(s2_layers, s64):.1e}, feature maps worst "
+          f"{max(e3):.1e}")
     print("  per layer TF1: " + " ".join(f"{e:.1e}" for e in e1))
     print("  per layer TF2: " + " ".join(f"{e:.1e}" for e in e2))
-    if torch_model is not None:
-        import torch
-        with torch.no_grad():
-            st = torch_model(torch.from_numpy(X)).numpy()
-            cur, ft = torch.from_numpy(X), []
-            for mod in torch_model.features:
-                cur = mod(cur)
-                ft.append(cur.numpy())
+    if torch_out is not None:
+        st, ft = torch_out
         print(f"PyTorch float32 for comparison: scores {err(st, s64):.1e}, feature maps worst "
               f"{max(err(a, b) for a, b in zip(ft, f64)):.1e}")
     print(f"saliency vs fixtures ({case.name}): TF1 {err(sal1, want_sal):.1e}, TF2 {err(sal2, want_sal):.1e}")
