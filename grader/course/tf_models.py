@@ -480,7 +480,11 @@ def scores_numpy(img_nhwc, seed: int = 0) -> np.ndarray:
 
 
 def session_config(threads: int = 1):
-    """ConfigProto for grading sessions: a fixed number of threads (the worker's budget)."""
+    """ConfigProto for grading sessions: a fixed number of threads (the worker's budget), and no Grappler
+    graph rewriting (every call runs a fresh graph once or a few dozen times, so optimizing it first does not
+    pay: measured ~25% faster TF1 fooling and class-visualization checks, same numbers)."""
     v1 = _tf().compat.v1
-    return v1.ConfigProto(intra_op_parallelism_threads=int(threads), inter_op_parallelism_threads=int(threads),
-                          allow_soft_placement=True)
+    config = v1.ConfigProto(intra_op_parallelism_threads=int(threads), inter_op_parallelism_threads=int(threads),
+                            allow_soft_placement=True)
+    config.graph_options.rewrite_options.disable_meta_optimizer = True
+    return config

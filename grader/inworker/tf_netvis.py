@@ -59,9 +59,11 @@ def _tf():
 
 
 def configure(threads: int = 1) -> None:
-    """Thread budget of TensorFlow in this process (sessions and eager ops); call before the first op."""
+    """Thread budget of TensorFlow in this process (sessions and eager ops) and quiet logs; call once, before
+    the first op (a zygote may call it before it forks: it starts no TensorFlow runtime)."""
     _THREADS[0] = int(threads)
     tf = _tf()
+    tf.get_logger().setLevel("ERROR")  # no Python-side deprecation notices (tf.to_float ...) in students' output
     try:
         tf.config.threading.set_intra_op_parallelism_threads(int(threads))
         tf.config.threading.set_inter_op_parallelism_threads(int(threads))
