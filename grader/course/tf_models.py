@@ -64,18 +64,19 @@ numpy model, after transposing NHWC -> NCHW):
 - saliency maps: 5.0e-7 for both flavours against the fixtures (made by the PyTorch
   reference), ~2000x inside the checks' 1e-3 tolerance, as PyTorch float32 is.
 
-Cost on the 2-core development machine (shared with other work while measured, so upper
-bounds):
+Cost on the 2-core development machine, shared with other work while measured (two runs of
+the script, load average ~2 and ~5: the wall times moved by 2-3x between them, the memory
+did not):
 
-- ``import tensorflow``: 3.7 s wall, +468 MB RSS / +464 MB PSS (median of 5 fresh
+- ``import tensorflow``: 3.7 s / 8.2 s wall, +468 MB RSS / +464 MB PSS (median of 5 fresh
   interpreters; TF 2.20 imports Keras 3 with it; the README's figure for
   ``import torch, torchvision`` is 5.7 s and 769 MB PSS).
-- weights (numpy draws + float64 calibration): 0.1-0.4 s, once per process.
-- building the TF1 graph, its session and initializing the variables: 0.3-0.5 s (done for
-  every TF1 call: each runs in a fresh graph); the Keras model: 0.6-0.7 s once per process,
-  plus 0.26 s to trace its forward function on the first call.
-- one forward + backward pass, 64x64, batch 1 (median of 20): TF1 session 4.8 ms, TF2
-  ``model(X)`` under a GradientTape 14.9 ms (Keras 3 layers called one by one: 90-110 ms,
+- weights (numpy draws + float64 calibration): 0.3-0.75 s, once per process.
+- building the TF1 graph, its session and initializing the variables: 0.5 s (done for every
+  TF1 call: each runs in a fresh graph); the Keras model: 1-3 s the first time in a process
+  (its layers' lazy set-up), plus ~0.25 s to trace its forward function on the first call.
+- one forward + backward pass, 64x64, batch 1 (median of 20): TF1 session 4.8 / 16 ms, TF2
+  ``model(X)`` under a GradientTape 15 / 20 ms (Keras 3 layers called one by one: 90-110 ms,
   hence the fast path of :func:`keras_squeezenet`).
 """
 from __future__ import annotations
