@@ -180,8 +180,9 @@ def with_kernel_cells(submission, kernel_json) -> tuple[Path, list[str], Path]:
                 best, best_score = nb, score
         targets.setdefault(best, []).append(staged_as)
         where = best.relative_to(copy).as_posix() if best is not None else "your notebook"
-        notes.append(f"NOTE: {', '.join(mine)} checked as your notebook's kernel defines {'it' if len(mine) == 1 else 'them'} "
-                     f"now (unsaved changes included), with the rest of {where}.")
+        it = "it" if len(mine) == 1 else "them"
+        notes.append(f"NOTE: {', '.join(mine)} checked as your notebook's kernel defines {it} now (unsaved "
+                     f"changes included), with the rest of {where}.")
     for saved, _files in targets.items():
         dest = saved if saved is not None else copy / KERNEL_NOTEBOOK
         dest.write_text(json.dumps(_merged_notebook(saved, cells), indent=1), encoding="utf-8")

@@ -6,8 +6,9 @@ provided modules, every fixture (hidden ones included), the pinned
 requirements and the rubrics.
 
 ``precheck`` -> ``dist/precheck.zip``, given to students: unpacked into their
-assignment folder, ``python precheck.py`` (or ``python -m grader check``) runs
-the visible checks with Gradescope's table and feedback.  It holds no hidden
+assignment folder, ``python precheck.py`` (or ``python -m grader check``, or
+``precheck.check("Q1")`` in a notebook cell) runs the visible checks with
+Gradescope's table and feedback.  It holds no hidden
 fixture, no fixture manifest (it lists the hidden cases' seeds), and none of
 ``grader/tools/`` (staff commands, the mutant catalogue), ``grader/fixturegen/``
 or ``grader/oracle/`` (the grader's own solution code: the checks import it
@@ -72,8 +73,14 @@ Unzip this into your assignment folder (the one that holds deeplearning/), then 
     python precheck.py --questions Q1   # only some questions
     python precheck.py path/to/folder_or_submission.zip
 
-or, from the same folder, `python -m grader check`.  You get the same table and
-feedback that Gradescope shows for the visible tests.  Gradescope also runs
+or, from the same folder, `python -m grader check`.  From a notebook in that folder:
+
+    import precheck
+    precheck.check("Q1")                # or precheck.check("Q1", "Q2"); all questions: precheck.check()
+
+checks your code as it is now (functions you defined in notebook cells as your
+kernel holds them, saved or not), in a separate process.  You get the same
+table and feedback that Gradescope shows for the visible tests.  Gradescope also runs
 hidden tests (the same functions on other shapes, seeds and edge cases); the
 last lines of the output say how many.  Passing every visible test here does
 not guarantee full marks.

@@ -394,4 +394,5 @@ def test_diff_and_progress_formats():
     p.finish("done")
     assert buf.getvalue() == "done\n"   # not a TTY: only the final line
     assert b.fmt(2.66666666) == "2.6667" and b.fmt(60.0) == "60" and b.fmt("") == ""
-    assert b.shown(2.66666666) == "2.67" and b.shown(0.8333) == "0.83" and b.shown(60.0) == "60" and b.shown(-0.001) == "0"
+    assert b.shown(2.66666666) == "2.67" and b.shown(0.8333) == "0.83" and b.shown(60.0) == "60"
+    assert b.shown(-0.001) == "0" and b.shown("") == ""
