@@ -133,6 +133,7 @@ def check(*questions, **options):
     import subprocess
     import tempfile
     import time
+    from subprocess import TimeoutExpired
     unknown = sorted(set(options) - {"rubric", "folder", "timeout"})
     if unknown:
         raise TypeError("precheck.check() got unexpected option(s) %s; it takes rubric=, folder=, timeout="
@@ -163,7 +164,7 @@ def check(*questions, **options):
                                 stderr=subprocess.PIPE, start_new_session=True)
         try:
             _out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except TimeoutExpired:
             _stop(proc)
             return CheckResult(None, wanted, error="the check did not finish within %g s (pass timeout= for "
                                                    "more time)" % timeout, seconds=time.time() - started)
@@ -188,7 +189,7 @@ def _stop(proc):
     """Stop the grading subprocess: SIGINT first, so the grader stops its sandboxed workers and removes its
     temporary folders, then SIGKILL for its process group."""
     import signal
-    import subprocess
+    from subprocess import TimeoutExpired
     killpg = getattr(os, "killpg", None)
     for sig, wait in ((signal.SIGINT, 5), (getattr(signal, "SIGKILL", signal.SIGTERM), 5)):
         try:
@@ -201,18 +202,18 @@ def _stop(proc):
         try:
             proc.communicate(timeout=wait)
             return
-        except subprocess.TimeoutExpired:
+        except TimeoutExpired:
             continue
         except Exception:
             return
 
 
-def _shown(x):
+def _shown(score):
     """A score for people: at most 2 decimals (0.83, not 0.8333)."""
-    x = round(float(x), 2)
-    if x == int(x):
-        return str(int(x))
-    return ("%.2f" % x).rstrip("0").rstrip(".")
+    score = round(float(score), 2)
+    if score == int(score):
+        return str(int(score))
+    return ("%.2f" % score).rstrip("0").rstrip(".")
 
 
 def _html(text):
