@@ -52,34 +52,47 @@ def _read_group(g) -> dict:
     return out
 
 
-@lru_cache(maxsize=None)
-def _load_all(fixtures_dir: str) -> dict[str, list[Case]]:
+def _read_case(fn: str, cname: str, g) -> Case:
+    meta = json.loads(g.attrs["meta"])
+    return Case(fn, cname, meta["visibility"], _read_group(g["inputs"]), _read_group(g["expected"]),
+                meta.get("params", {}), meta.get("seed"), meta.get("description", ""))
+
+
+def _read(fixtures_dir: str, functions=None) -> dict[str, list[Case]]:
+    """function -> its cases (all functions, or only ``functions``), visible first, by name."""
     by_fn: dict[str, list[Case]] = {}
     for fname in FILES:
         path = Path(fixtures_dir) / fname
         if not path.exists():
             continue
         with h5py.File(path, "r") as f:
-            for fn in sorted(f):
+            for fn in sorted(f) if functions is None else [fn for fn in functions if fn in f]:
                 for cname in f[fn]:
-                    g = f[fn][cname]
-                    meta = json.loads(g.attrs["meta"])
-                    by_fn.setdefault(fn, []).append(Case(
-                        fn, cname, meta["visibility"], _read_group(g["inputs"]), _read_group(g["expected"]),
-                        meta.get("params", {}), meta.get("seed"), meta.get("description", "")))
-    for cases in by_fn.values():
-        cases.sort(key=lambda c: (c.hidden, c.name))
+                    by_fn.setdefault(fn, []).append(_read_case(fn, cname, f[fn][cname]))
+    for found in by_fn.values():
+        found.sort(key=lambda c: (c.hidden, c.name))
     return by_fn
+
+
+@lru_cache(maxsize=None)
+def _load_all(fixtures_dir: str) -> dict[str, list[Case]]:
+    return _read(fixtures_dir)
+
+
+@lru_cache(maxsize=None)
+def _load_one(fixtures_dir: str, function: str) -> tuple:
+    """One function's cases: a grading run reads only the functions its checks use."""
+    return tuple(_read(fixtures_dir, [function]).get(function, []))
 
 
 def cases(function: str, fixtures_dir: Path | str = FIXTURES) -> list[Case]:
     """Every case of ``function`` in ``fixtures_dir`` (visible first, then hidden; by name)."""
-    return list(_load_all(str(fixtures_dir)).get(function, []))
+    return list(_load_one(str(fixtures_dir), function))
 
 
 def load_all(fixtures_dir: Path | str) -> dict[str, list[Case]]:
     """function -> cases, read afresh (not cached): for comparing two folders."""
-    return _load_all.__wrapped__(str(fixtures_dir))
+    return _read(str(fixtures_dir))
 
 
 def of(function: str, where=None, **parts):

@@ -22,8 +22,9 @@ from grader.engine import staging
 from grader.engine.runconfig import RunConfig
 from grader.course.years import required_modules
 from grader.paths import CHECKS, FIXTURES, PACKAGE, ROOT, TEMPLATE
-from grader.questions import QUESTIONS
-from grader.sandbox.client import Sandbox, isolation_for
+from grader.engine import tracks
+from grader.questions import PYTORCH, QUESTIONS, TENSORFLOW
+from grader.sandbox.client import TENSORFLOW as TF_ZYGOTE, Sandbox, isolation_for
 from grader.engine.results import build_results, score_tests, table, validate, write_results, zero_results
 
 
@@ -33,7 +34,7 @@ PLACEHOLDER = ("The autograder did not finish grading this submission: the gradi
 
 
 def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixtures: Path = FIXTURES,
-          template: Path = TEMPLATE) -> tuple[dict, list[str]]:
+          template: Path = TEMPLATE, checking: bool = False) -> tuple[dict, list[str]]:
     """Grade and return (results dict, internal error notes)."""
     t0 = time.time()
     try:
@@ -49,34 +50,58 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
             rub = rub.without_hidden()
         rub = rub.replace([q for q in rub.questions if q.has_checks])  # questions without checks are not listed
         specs = [QUESTIONS[q.id] for q in rub.questions if q.id in QUESTIONS]
-        # A numpy question whose files import torch (an unused `import torch` is common) runs in the torch
-        # zygote, where torch is already loaded, instead of importing it again in every child.
         imported = {f: staged_imports(Path(report.stage_dir), f) for f, sf in report.files.items()
                     if sf.origin in ("file", "notebook")}
-        on_torch = [s for s in specs if s.torch or any("torch" in imported.get(f, ()) for f in s.files)]
-        # What the zygotes import before forking: the modules the course's provided lines need, where the
-        # staged files import them (torchvision costs seconds; a submission that never imports it saves them)
-        tops = set().union(*imported.values()) if imported else set()
-        preimport = [m for m in required_modules() if m.split(".")[0] in tops]
-        cfg = RunConfig(stage=report, rubric=rub.path, questions=[q.id for q in rub.questions],
-                        fixtures=str(fixtures), deadline_epoch=t0 + rub.time_budget_s,
-                        outcomes=str(run_dir / "outcomes.json"), user=user,
-                        threads=int(os.environ.get("AUTOGRADER_THREADS", "1")),
-                        torch_questions=[s.id for s in on_torch],
-                        preimport=preimport,
-                        numpy_inworker=sorted({m for s in specs if s not in on_torch for m in s.inworker}),
-                        torch_inworker=sorted({m for s in on_torch for m in s.inworker}))
-        (run_dir / "run.json").write_text(cfg.to_json())
-        internal = []
-        if rub.questions:
-            internal += _run_pytest(sorted({str(CHECKS / f"test_{q.module}.py") for q in rub.questions}),
-                                    run_dir / "run.json", cfg, jobs)
-        outcomes_path = Path(cfg.outcomes)
-        outcomes = json.loads(outcomes_path.read_text()) if outcomes_path.exists() else {}
-        tests, notes = score_tests(rub, outcomes)
-        internal += notes
-        lines = [f"Graded with rubric {rub.name} ({rub.title})."]
-        graded_files = {f for s in specs for f in s.files}
+        # Q3/Q4's track (PyTorch or TensorFlow, grader/engine/tracks.py): a student who did both is graded twice
+        plan = tracks.plan(report, rub)
+        track_lines: list[str] = tracks.untracked_notes(report, rub)
+        internal: list[str] = []
+        tf_missing = not tracks.tensorflow_installed() and any(TENSORFLOW in ts for ts in plan.values())
+        if tf_missing:
+            for qid, ts in list(plan.items()):
+                if ts == [PYTORCH, TENSORFLOW]:  # the PyTorch version is graded; the TensorFlow one cannot be
+                    plan[qid] = [PYTORCH]
+                    internal.append(f"{qid}: the submission's TensorFlow version was not graded: tensorflow is not "
+                                    "installed here (requirements-tensorflow.txt)")
+            if checking:  # a student's own machine: skip those questions, saying what to install
+                skipped = [qid for qid, ts in plan.items() if ts == [TENSORFLOW]]
+                if skipped:
+                    track_lines.append(f"NOTE: {', '.join(skipped)} skipped: your code for them is TensorFlow, and "
+                                       f"this Python ({sys.executable}) has no tensorflow. To check them, install it "
+                                       f"({sys.executable} -m pip install {tracks.TF_PACKAGE}) and run this again.")
+                    rub = rub.replace([q for q in rub.questions if q.id not in skipped])
+                    specs = [s for s in specs if s.id not in skipped]
+                    for qid in skipped:
+                        plan.pop(qid)
+        runs = [{qid: ts[0] for qid, ts in plan.items()}]
+        both = {qid: (ts[0], ts[1]) for qid, ts in plan.items() if len(ts) > 1}
+        if both:
+            runs.append({qid: ts[1] for qid, ts in both.items()})
+        results_of_runs = []
+        for i, run_tracks in enumerate(runs):
+            sel = rub if i == 0 else rub.replace([q for q in rub.questions if q.id in run_tracks])
+            run_specs = [s for s in specs if s.id in {q.id for q in sel.questions}]
+            cfg = _run_config(report, sel, run_specs, run_tracks, imported, fixtures, t0, run_dir / f"outcomes{i}.json",
+                              user, tf_missing)
+            (run_dir / f"run{i}.json").write_text(cfg.to_json())
+            if sel.questions:
+                internal += _run_pytest(sorted({str(CHECKS / f"test_{q.module}.py") for q in sel.questions}),
+                                        run_dir / f"run{i}.json", cfg, jobs)
+            outcomes_path = Path(cfg.outcomes)
+            outcomes = json.loads(outcomes_path.read_text()) if outcomes_path.exists() else {}
+            run_tests, notes = score_tests(sel, outcomes)
+            internal += notes
+            results_of_runs.append(run_tests)
+        tests = results_of_runs[0]
+        if both:
+            tests, merged_lines = tracks.merge(rub, tests, results_of_runs[1], both, report)
+            track_lines += merged_lines
+        for qid, ts in plan.items():
+            if TENSORFLOW in rub.tracks and len(ts) == 1:
+                shown = tracks.files_shown(report, qid, ts[0])
+                track_lines.append(f"{qid}: graded as {tracks.label(report, qid, ts[0])}" + (f" ({shown})" if shown else ""))
+        lines = [f"Graded with rubric {rub.name} ({rub.title})."] + track_lines
+        graded_files = {f for s in specs for t in (plan.get(s.id) or [PYTORCH]) for f in s.track_files(t)}
         for name, sf in sorted(report.files.items()):
             if name not in graded_files:
                 continue
@@ -99,6 +124,33 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _run_config(report, rub, specs, run_tracks: dict, imported: dict, fixtures: Path, t0: float, outcomes: Path,
+                user, tf_missing: bool) -> RunConfig:
+    """One pytest run's configuration: which zygote each question's checks run in, and what it pre-imports."""
+    tf_specs = [s for s in specs if run_tracks.get(s.id) == TENSORFLOW]
+    # A numpy question whose files import torch (an unused `import torch` is common) runs in the torch
+    # zygote, where torch is already loaded, instead of importing it again in every child.
+    on_torch = [s for s in specs if s not in tf_specs
+                and (s.torch or any("torch" in imported.get(f, ()) for f in s.files))]
+    # What the zygotes import before forking: the modules the course's provided lines need, where the
+    # staged files import them (torchvision costs seconds; a submission that never imports it saves them)
+    tops = set().union(*imported.values()) if imported else set()
+    preimport = [m for m in required_modules() if m.split(".")[0] in tops]
+    return RunConfig(stage=report, rubric=rub.path, questions=[q.id for q in rub.questions],
+                     fixtures=str(fixtures), deadline_epoch=t0 + rub.time_budget_s,
+                     outcomes=str(outcomes), user=user,
+                     threads=int(os.environ.get("AUTOGRADER_THREADS", "1")),
+                     torch_questions=[s.id for s in on_torch],
+                     preimport=preimport,
+                     numpy_inworker=sorted({m for s in specs if s not in on_torch and s not in tf_specs
+                                            for m in s.inworker}),
+                     torch_inworker=sorted({m for s in on_torch for m in s.inworker}),
+                     tf_questions=[] if tf_missing else [s.id for s in tf_specs],
+                     tf_inworker=sorted({m for s in tf_specs for m in s.tf_inworker}),
+                     tracks=dict(run_tracks), tf_unavailable=[s.id for s in tf_specs] if tf_missing else [],
+                     rubric_tracks=list(rub.tracks))
 
 
 def staged_imports(stage: Path, staged_as: str, _seen=None) -> set[str]:
@@ -135,6 +187,7 @@ def _run_pytest(modules: list[str], run_json: Path, cfg: RunConfig, jobs: int) -
 
     from grader.engine import plugin
     args = ["-p", plugin.__name__, "--ag-run", str(run_json), "-q", "--tb=no", "-p", "no:cacheprovider",
+            "--assert=plain",  # checks raise CheckFailure, never assert: no need to rewrite (compile) them
             "--rootdir", str(ROOT), "-c", os.devnull, "--no-header", "-W", "ignore::DeprecationWarning"]
     args += ["-n", str(jobs)] if jobs > 1 else ["-p", "no:xdist"]
     buf = io.StringIO()
@@ -143,7 +196,9 @@ def _run_pytest(modules: list[str], run_json: Path, cfg: RunConfig, jobs: int) -
         sandbox = Sandbox(Path(cfg.stage.stage_dir), torch=bool(cfg.torch_questions), user=cfg.user,
                           threads=cfg.threads, preimport=tuple(cfg.preimport),
                           deadline=time.monotonic() + (cfg.deadline_epoch - time.time()),
-                          inworker={False: tuple(cfg.numpy_inworker), True: tuple(cfg.torch_inworker)})
+                          inworker={False: tuple(cfg.numpy_inworker), True: tuple(cfg.torch_inworker),
+                                    TF_ZYGOTE: tuple(cfg.tf_inworker)},
+                          tensorflow=bool(cfg.tf_questions))
     try:
         with contextlib.redirect_stdout(buf):
             code = pytest.main(args + modules, plugins=[plugin.SandboxHandoff(sandbox)] if sandbox else [])
@@ -233,7 +288,7 @@ def main(args) -> int:
         rub, fixtures, submission, cleanup = check.prepare(rub, fixtures, submission, notes)
     try:
         results, internal = grade(submission, rub, jobs=max(1, getattr(args, "jobs", 1) or 1), user=user,
-                                  fixtures=fixtures)
+                                  fixtures=fixtures, checking=checking)
     except Exception as exc:  # the grader itself failed: still leave a valid results.json
         import traceback
         tb = traceback.format_exc()

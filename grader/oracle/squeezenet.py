@@ -132,6 +132,17 @@ def _gram64(f):
     return flat @ flat.transpose(0, 2, 1) / float(c * h * w)
 
 
+_FEATURES: dict = {}
+
+
+def _features_of(seed: int, x: np.ndarray) -> list[np.ndarray]:
+    """Feature maps of a fixed image (the run's content and style images), computed once."""
+    key = (seed, x.shape, x.tobytes())
+    if key not in _FEATURES:
+        _FEATURES[key] = grader_model(seed).features(x)
+    return _FEATURES[key]
+
+
 def style_total_loss(img, content_img, style_img, p: dict, seed: int = MODEL_SEED) -> dict:
     """The style-transfer objective of ``img`` computed by the grader in float64.
 
@@ -140,7 +151,8 @@ def style_total_loss(img, content_img, style_img, p: dict, seed: int = MODEL_SEE
     + tv_weight * (sum of squared vertical and horizontal neighbour differences),
     with G = F F^T / (C H W), features from the seeded SqueezeNet's ``features``."""
     model = grader_model(seed)
-    fi, fc, fs = (model.features(np.asarray(x, dtype=np.float32)) for x in (img, content_img, style_img))
+    fi = model.features(np.asarray(img, dtype=np.float32))
+    fc, fs = (_features_of(seed, np.asarray(x, dtype=np.float32)) for x in (content_img, style_img))
     cl = p["content_weight"] * float(np.sum((fi[p["content_layer"]] - fc[p["content_layer"]]) ** 2))
     sl = sum(w * float(np.sum((_gram64(fi[l]) - _gram64(fs[l])) ** 2))
              for l, w in zip(p["style_layers"], p["style_weights"]))

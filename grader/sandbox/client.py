@@ -128,6 +128,9 @@ def isolation_for(user: str | None) -> Isolation:
     return Isolation(user if (user and os.getuid() == 0) else None, abi)
 
 
+TENSORFLOW = "tensorflow"  # the zygote kind of the TensorFlow track (False: numpy only, True: torch)
+
+
 @dataclass
 class Sandbox:
     stage: Path
@@ -137,14 +140,17 @@ class Sandbox:
     threads: int = 1
     deadline: float | None = None  # time.monotonic() value
     default_timeout: float = 30.0
-    inworker: dict = field(default_factory=dict)  # torch? -> grader.inworker modules its zygote imports
+    inworker: dict = field(default_factory=dict)  # zygote kind (False, True, "tensorflow") -> grader.inworker modules
     preimport: tuple = ()  # modules the course's provided lines import, loaded by the zygotes before forking
+    tensorflow: bool = False  # TensorFlow-track questions are graded: a third zygote, which imports tensorflow
 
     def __post_init__(self):
         # Two zygotes: numpy-only questions fork from a light one at once, while the one that
-        # imports torch (seconds) starts in the background; ``use_torch`` picks between them.
-        self._zygotes: dict[bool, _Zygote] = {}
-        self.torch_mode = False
+        # imports torch (seconds) starts in the background; ``use_torch`` picks between them.  A third
+        # kind, TENSORFLOW, imports tensorflow instead of torch (never both in one process), only when a
+        # TensorFlow submission is graded; ``use_kind`` picks any of them.
+        self._zygotes: dict = {}
+        self.kind = False  # False (numpy), True (torch) or TENSORFLOW
         self._child = None  # (socket, pid, workdir)
         self._imports: dict[str, object] = {}
         self._timed_out: dict[str, float] = {}
@@ -161,35 +167,52 @@ class Sandbox:
         os.chmod(self._work_root, 0o711)  # ours; the sandbox user may only enter its own child folders
         if self.torch:
             self._zygote(True)  # start importing torch now, in the background
+        if self.tensorflow:
+            self._zygote(TENSORFLOW)  # and tensorflow, in a process of its own
+
+    @property
+    def torch_mode(self) -> bool:
+        return self.kind is True
 
     # ------------------------------------------------------------ processes
-    def _zygote(self, with_torch: bool) -> "_Zygote":
-        z = self._zygotes.get(with_torch)
+    def _zygote(self, kind) -> "_Zygote":
+        z = self._zygotes.get(kind)
         if z is None or z.proc.poll() is not None:
             if z is not None:
                 z.kill()
-            cfg = {"stage": str(self.stage), "root": str(ROOT), "torch": with_torch, "user": self.user,
+            tf = kind == TENSORFLOW
+            preimport = [m for m in self.preimport if not (tf and m.split(".")[0] in ("torch", "torchvision"))]
+            cfg = {"stage": str(self.stage), "root": str(ROOT), "torch": kind is True, "user": self.user,
                    "limits": self.limits, "threads": self.threads,
-                   "inworker": list(self.inworker.get(with_torch, ())), "aliases": module_aliases(),
-                   "preimport": list(self.preimport),
+                   "inworker": list(self.inworker.get(kind, ())), "aliases": module_aliases(),
+                   "preimport": preimport,
                    "landlock": self.isolation.landlock, "readable": confine.python_paths() + [str(self.stage)],
                    "unreadable": [str(ROOT)]}
-            z = self._zygotes[with_torch] = _Zygote(cfg, self.threads)
+            if tf:
+                cfg["tensorflow"] = True
+            # TensorFlow's C++ logging goes to the zygote's stderr before any Python runs: quiet it there
+            z = self._zygotes[kind] = _Zygote(cfg, self.threads, {"TF_CPP_MIN_LOG_LEVEL": "2"} if tf else None)
         return z
 
     def use_torch(self, flag: bool) -> None:
         """Run the next calls in a child of the torch zygote (PyTorch questions) or the light one."""
-        flag = bool(flag and self.torch)
-        if flag != self.torch_mode:
+        self.use_kind(bool(flag and self.torch))
+
+    def use_kind(self, kind) -> None:
+        """Run the next calls in a child of the zygote of ``kind``: False (numpy), True (torch), TENSORFLOW."""
+        if kind == TENSORFLOW and not self.tensorflow:
+            raise InternalError("a TensorFlow question was graded by a sandbox started without TensorFlow")
+        kind = kind if kind == TENSORFLOW else bool(kind and self.torch)
+        if kind != self.kind:
             self.kill_child()
             self._imports.clear()  # modules are imported again in the new child
-            self.torch_mode = flag
+            self.kind = kind
 
-    def drop_zygote(self, with_torch: bool) -> None:
-        """No more calls will need this zygote: free its memory now."""
-        if self.torch_mode == with_torch:
+    def drop_zygote(self, kind) -> None:
+        """No more calls will need this zygote (False, True or TENSORFLOW): free its memory now."""
+        if self.kind == kind:
             self.kill_child()
-        z = self._zygotes.pop(with_torch, None)
+        z = self._zygotes.pop(kind, None)
         if z is not None:
             z.kill()
 
@@ -216,7 +239,7 @@ class Sandbox:
         return min(default, budget), budget < default
 
     def _spawn(self):
-        z = self._zygote(self.torch_mode)
+        z = self._zygote(self.kind)
         workdir = self._new_workdir()
         budget, self._budget_lowered = self.memory_budget()
         spec = {"workdir": str(workdir), "memory_bytes": budget}
@@ -225,8 +248,8 @@ class Sandbox:
         except OSError:
             # the zygote died (a student's process may have killed it): start over once
             z.kill()
-            self._zygotes.pop(self.torch_mode, None)
-            sock, pid = self._zygote(self.torch_mode).spawn(spec)
+            self._zygotes.pop(self.kind, None)
+            sock, pid = self._zygote(self.kind).spawn(spec)
         self._child = (sock, pid, workdir)
         self._oom_at_spawn = procs.container_memory().oom_kills
 
@@ -463,12 +486,13 @@ class _Zygote:
     explicit path to the grader's package: nothing the sandbox user can write is ever imported by it,
     even when it runs as root before dropping privileges."""
 
-    def __init__(self, cfg: dict, threads: int):
+    def __init__(self, cfg: dict, threads: int, extra_env: dict | None = None):
         self._log = tempfile.TemporaryFile()
         ours, theirs = socket.socketpair()
         env = {k: v for k, v in os.environ.items()
                if k in ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES")}
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+        env.update(extra_env or {})
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-B", "-c", _BOOT, str(ROOT), "--control-fd", str(theirs.fileno()),
              "--config", json.dumps(cfg)],
@@ -537,12 +561,12 @@ class _CallReader:
             elapsed = time.monotonic() - self.start
             if elapsed >= self.wall_limit:
                 raise TimeoutError(f"{self.wall_limit:g} s (wall clock; stopped)")
-            cpu = procs.cpu_seconds(self.pid)
-            if cpu is not None and cpu - self.cpu0 > self.cpu_limit:
-                raise TimeoutError(f"{self.cpu_limit:g} CPU seconds (stopped)")
             r, _, _ = select.select([self.sock], [], [], min(POLL_S, self.wall_limit - elapsed))
             if r:
                 return self.sock.recv(min(n, 1 << 20))
+            cpu = procs.cpu_seconds(self.pid)  # only while waiting: a reply already there costs no /proc read
+            if cpu is not None and cpu - self.cpu0 > self.cpu_limit:
+                raise TimeoutError(f"{self.cpu_limit:g} CPU seconds (stopped)")
 
 
 def _recv_exact(sock, n):
