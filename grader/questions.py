@@ -25,6 +25,9 @@ class StudentFile:
     names: tuple[str, ...]                  # file names accepted in a submission, CS182's first
     notebook_functions: tuple[str, ...] = ()  # the student-written functions a 2019 notebook may define
     notebook_modules: tuple[str, ...] = ()    # module names a notebook may import this file under
+    framework: str = "numpy"                  # what its code runs on: "numpy", "pytorch" or "tensorflow"
+    notebooks: tuple[str, ...] = ()           # the course's notebook names for it (a TensorFlow notebook is
+                                              # taken only for a TensorFlow file, a PyTorch one for a PyTorch file)
 
     @property
     def module(self) -> str:
@@ -45,8 +48,19 @@ class Question:
     torch: bool                       # its checks run student code that needs torch
     fixture_builder: str              # module under grader.fixturegen that builds its cases
     inworker: tuple[str, ...] = ()    # modules under grader.inworker its zygote imports
+    # The TensorFlow track (CS182 HW2: "You can do Questions 3 and 4 in TensorFlow or PyTorch"): the same
+    # checks and points, on these files instead of ``files``, with these in-worker helpers, in a zygote of
+    # its own (never one that imported torch).  Graded only under a rubric with ``tracks: [pytorch,
+    # tensorflow]``.
+    tf_files: tuple[str, ...] = ()
+    tf_inworker: tuple[str, ...] = ()
+
+    def track_files(self, track: str) -> tuple[str, ...]:
+        return self.tf_files if track == TENSORFLOW else self.files
 
 
+PYTORCH, TENSORFLOW = "pytorch", "tensorflow"  # the two tracks of Q3/Q4
+TRACKS = (PYTORCH, TENSORFLOW)
 
 FILES: dict[str, StudentFile] = {f.staged_as: f for f in (
     StudentFile("rnn_layers.py", ("rnn_layers.py",)),
@@ -54,22 +68,35 @@ FILES: dict[str, StudentFile] = {f.staged_as: f for f in (
     StudentFile("network_visualization.py", ("network_visualization.py", "net_visualization_pytorch.py"),
                 ("compute_saliency_maps", "make_fooling_image", "update_class_visulization",
                  "class_visualization_update_step", "create_class_visualization"),
-                ("network_visualization", "net_visualization_pytorch")),
+                ("network_visualization", "net_visualization_pytorch"), "pytorch",
+                ("NetworkVisualization-PyTorch.ipynb",)),
     StudentFile("style_transfer.py", ("style_transfer.py", "style_transfer_pytorch.py"),
                 ("content_loss", "gram_matrix", "style_loss", "tv_loss"),
-                ("style_transfer", "style_transfer_pytorch")),
+                ("style_transfer", "style_transfer_pytorch"), "pytorch", ("StyleTransfer-PyTorch.ipynb",)),
     StudentFile("gan_pytorch.py", ("gan_pytorch.py",),
                 ("sample_noise", "discriminator", "generator", "discriminator_loss", "generator_loss",
                  "get_optimizer", "ls_discriminator_loss", "ls_generator_loss", "build_dc_classifier",
                  "build_dc_generator"),
-                ("gan_pytorch",)),
+                ("gan_pytorch",), "pytorch", ("GANs-PyTorch.ipynb",)),
+    # The TensorFlow track: CS231n 2020's files; CS182 HW2 and CS231n 2017-2019 wrote the functions in the
+    # notebooks' cells (TF1 CS182 / CS231n 2017-2018, TF2 CS231n 2019).  TF1's class-visualization step
+    # lives inside create_class_visualization (staging makes the step function of it).
+    StudentFile("net_visualization_tensorflow.py", ("net_visualization_tensorflow.py",),
+                ("compute_saliency_maps", "make_fooling_image", "class_visualization_update_step",
+                 "create_class_visualization"),
+                ("net_visualization_tensorflow",), "tensorflow", ("NetworkVisualization-TensorFlow.ipynb",)),
+    StudentFile("style_transfer_tensorflow.py", ("style_transfer_tensorflow.py",),
+                ("content_loss", "gram_matrix", "style_loss", "tv_loss"),
+                ("style_transfer_tensorflow",), "tensorflow", ("StyleTransfer-TensorFlow.ipynb",)),
 )}
 
 QUESTIONS: dict[str, Question] = {q.id: q for q in (
     Question("Q1", "q1_rnn", ("rnn_layers.py", "classifiers/rnn.py"), False, "rnn", ("captioning",)),
     Question("Q2", "q2_lstm", ("rnn_layers.py", "classifiers/rnn.py"), False, "rnn", ("captioning",)),
-    Question("Q3", "q3_netvis", ("network_visualization.py",), True, "netvis_style", ("netvis",)),
-    Question("Q4", "q4_style", ("style_transfer.py",), True, "netvis_style", ("style",)),
+    Question("Q3", "q3_netvis", ("network_visualization.py",), True, "netvis_style", ("netvis",),
+             ("net_visualization_tensorflow.py",), ("tf_netvis",)),
+    Question("Q4", "q4_style", ("style_transfer.py",), True, "netvis_style", ("style",),
+             ("style_transfer_tensorflow.py",), ("tf_style",)),
     Question("Q5", "q5_gan", ("gan_pytorch.py",), True, "gan", ("gan",)),
 )}
 
@@ -99,4 +126,14 @@ def fixture_builders() -> tuple[str, ...]:
 
 
 def questions_of_file(staged_as: str) -> tuple[str, ...]:
-    return tuple(q.id for q in QUESTIONS.values() if staged_as in q.files)
+    """The questions graded on a student file (in either track)."""
+    return tuple(q.id for q in QUESTIONS.values() if staged_as in q.files or staged_as in q.tf_files)
+
+
+def track_of_file(staged_as: str) -> str | None:
+    """"tensorflow" for a file of a TensorFlow track, "pytorch" for the other files of a question that has one."""
+    if any(staged_as in q.tf_files for q in QUESTIONS.values()):
+        return TENSORFLOW
+    if any(staged_as in q.files and q.tf_files for q in QUESTIONS.values()):
+        return PYTORCH
+    return None

@@ -5,22 +5,29 @@ import numpy as np
 from grader.checklib.compare import fail
 from grader.sandbox.protocol import Opaque
 
-def tensor_result(what: str, value) -> tuple:
-    """(array, tensor metadata) of a returned torch Tensor, or a failure saying what came back instead."""
+def tensor_result(what: str, value, framework: str = "pytorch") -> tuple:
+    """(array, tensor metadata) of a returned torch Tensor, or a failure saying what came back instead.
+    ``framework="tensorflow"``: the TensorFlow track's helpers send a tf.Tensor, a tf.Variable or a numpy
+    array back as the same record, and the wording says what TensorFlow code should return."""
+    tf = framework == "tensorflow"
+    expected = "a tf.Tensor or a numpy array" if tf else "a torch Tensor"
     if value is None:
         fail(f"{what} returned None: not implemented yet")
     if isinstance(value, dict) and "__tensor__" in value:
         arr = np.asarray(value["__tensor__"])
         if arr.dtype.kind not in "biuf":
-            fail(f"{what} returned a Tensor of dtype {value.get('dtype')}; a real-valued Tensor was expected")
+            fail(f"{what} returned a Tensor of dtype {value.get('tf_dtype', value.get('dtype'))}; a real-valued "
+                 f"{'tensor or array' if tf else 'Tensor'} was expected")
         return arr, value
     if isinstance(value, np.ndarray):
         fail(f"{what} returned a numpy array; return a torch Tensor (keep the computation in torch)")
     if isinstance(value, (bool, int, float, np.number)):
+        if tf:
+            fail(f"{what} returned a Python number; return {expected}")
         fail(f"{what} returned a Python number; return a torch Tensor (a number cannot be backpropagated: "
              "do not call .item() or float())")
     kind = value.type_name if isinstance(value, Opaque) else type(value).__name__
-    fail(f"{what} returned a {kind}; a torch Tensor was expected")
+    fail(f"{what} returned a {kind}; {expected} was expected")
 
 
 def norm_error(got, expected) -> float:

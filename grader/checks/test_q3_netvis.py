@@ -1,4 +1,11 @@
-"""Q3: network visualization (PyTorch) on the seeded SqueezeNet at 64x64.
+"""Q3: network visualization (PyTorch, or TensorFlow under a rubric with that track) on the seeded
+SqueezeNet at 64x64.
+
+The TensorFlow track (grader/engine/tracks.py) runs the same checks on the same fixture cases:
+each call goes to the TensorFlow helpers (grader/inworker/tf_netvis.py, in the TensorFlow
+zygote), which convert the NCHW fixtures to NHWC, build the same seeded model in TensorFlow
+and hand back what the PyTorch helpers hand back (images as NCHW records); only the feedback's
+wording changes where PyTorch's would mislead.
 
 Student code runs only in the worker (grader/torch_helpers.py builds the
 tensors and the model there).  Saliency maps and class-visualization steps are
@@ -26,14 +33,27 @@ try:  # the grader's own recomputations (not in the pre-check bundle)
 except ImportError:
     oracle = None
 
-FILE = "network_visualization.py"
+FILE = "network_visualization.py"                 # the PyTorch track's file
+TF_FILE = "net_visualization_tensorflow.py"       # the TensorFlow track's (grader/questions.py)
+
+
+def is_tf(student) -> bool:
+    """Whether this run grades Q3's TensorFlow track."""
+    return student.track("Q3") == "tensorflow"
+
+
+def file_of(student) -> str:
+    return TF_FILE if is_tf(student) else FILE
 
 
 def _helper(student, fn, *args, label):
-    """grader.inworker.netvis.<fn>(the student's module, *args) in the worker; an error raised inside the
-    course's provided code is reported as such."""
+    """grader.inworker.netvis.<fn>(the student's module, *args) in the worker (tf_netvis for the TensorFlow
+    track: same arguments, same results); an error raised inside the course's provided code is reported as
+    such."""
+    f = file_of(student)
     try:
-        return student.helper("netvis", fn, FILES[FILE].module, *args, label=label, needs=FILE).value
+        return student.helper("tf_netvis" if is_tf(student) else "netvis", fn, FILES[f].module, *args, label=label,
+                              needs=f).value
     except CheckFailure as exc:
         raise provided.explain(exc, student.report) from None
 
@@ -44,7 +64,11 @@ STEP_NAMES = ("update_class_visulization", "class_visualization_update_step")  #
 def step_name(student) -> str:
     """The class-visualization step the student wrote: CS182's ``update_class_visulization`` or CS231n's
     ``class_visualization_update_step``.  A module assembled from a 2019 notebook also holds the
-    template's stub of CS182's name, so there the name the notebook defines comes first."""
+    template's stub of CS182's name, so there the name the notebook defines comes first.  TensorFlow:
+    ``class_visualization_update_step`` (TF1 notebooks have none: staging makes it of the step inside
+    ``create_class_visualization``, which the helper also falls back to)."""
+    if is_tf(student):
+        return student.resolve(TF_FILE, "class_visualization_update_step", "create_class_visualization")
     sf = student.report.files.get(FILE)
     order = STEP_NAMES
     if sf is not None and sf.origin == "notebook" and STEP_NAMES[1] in sf.functions and STEP_NAMES[0] not in sf.functions:
@@ -78,36 +102,46 @@ FOOLING_TIE = 1e-4
 # ---------------------------------------------------------------- saliency
 @cases.of("compute_saliency_maps")
 def test_saliency(student, case):
-    name = student.resolve(FILE, "compute_saliency_maps")
+    tf = is_tf(student)
+    name = student.resolve(file_of(student), "compute_saliency_maps")
     X, y = case.inputs["X"], case.inputs["y"]
     value = _helper(student, "saliency", name, X, y, case.params["model_seed"],
                         label="compute_saliency_maps(X, y, model)")
-    got, _ = tensor_result("compute_saliency_maps", value)
+    got, _ = tensor_result("compute_saliency_maps", value, framework="tensorflow" if tf else "pytorch")
     want = case.expected["saliency"]
     N, _, H, W = X.shape
     if got.shape != want.shape:
         hint = ""
-        if got.shape == X.shape:
+        if tf and got.shape == (N, H, W, 3):
+            hint = ": take the maximum of the absolute gradient over the channel axis (axis=3)"
+        elif got.shape == X.shape:
             hint = ": take the maximum of the absolute gradient over the channel dimension (dim=1)"
         elif got.size == want.size:
-            hint = ": remove the singleton dimension (e.g. after max(dim=1, keepdim=True))"
+            hint = (": remove the singleton dimension (e.g. after reduce_max(..., keepdims=True))" if tf else
+                    ": remove the singleton dimension (e.g. after max(dim=1, keepdim=True))")
         fail(f"the saliency has shape {tuple(got.shape)}, expected (N, H, W) = {(N, H, W)}{hint}")
     if np.all(np.isfinite(got)) and np.any(got < 0):
         fail("the saliency has negative values: take the absolute value of the gradient before the maximum "
              "over the three channels")
     g64 = got.astype(np.float64)
     hint = ("the saliency of a pixel is max over the 3 channels of |d s_y / d X|, where s_y is the raw "
-            "(unnormalized) score of the image's class y[i], not a loss or a probability; keep the model in "
-            "eval mode")
+            "(unnormalized) score of the image's class y[i], not a loss or a probability"
+            + ("" if tf else "; keep the model in eval mode"))
+    if N > 1 and np.all(np.isfinite(g64)) and norm_error(g64 * N, want) <= SALIENCY_TOL:
+        hint = (f"your values are 1/N = 1/{N} of the expected ones: the gradient of the MEAN of the correct scores "
+                "divides each image's gradient by N; differentiate their SUM (each image's own score)")
     if np.allclose(g64, 0):
-        hint = "all values are zero: did the gradient reach X (X.requires_grad_() before the forward pass)?"
+        hint = ("all values are zero: did the gradient reach X (tape.watch(X), or tf.gradients(..., model.image))?"
+                if tf else "all values are zero: did the gradient reach X (X.requires_grad_() before the forward "
+                           "pass)?")
     check_values("saliency", g64, want, SALIENCY_TOL, hidden=case.hidden, hint=hint)
 
 
 # ---------------------------------------------------------------- fooling images
 @cases.of("make_fooling_image")
 def test_fooling(student, case):
-    name = student.resolve(FILE, "make_fooling_image")
+    tf = is_tf(student)
+    name = student.resolve(file_of(student), "make_fooling_image")
     X = case.inputs["X"]
     target = int(case.inputs["target_y"])
     seed = case.params["model_seed"]
@@ -116,13 +150,21 @@ def test_fooling(student, case):
     if not isinstance(v, dict) or "input_changed" not in v:
         fail("make_fooling_image could not be run (the worker returned no result)")
     if v.get("input_changed"):
-        fail("make_fooling_image modified its input X: work on a copy (X_fooling = X.clone()) and leave X "
+        fail("make_fooling_image modified its input X: work on a copy (X_fooling = X.copy()) and leave X "
+             "unchanged, as the docstring asks" if tf else
+             "make_fooling_image modified its input X: work on a copy (X_fooling = X.clone()) and leave X "
              "unchanged, as the docstring asks")
-    got, meta = tensor_result("make_fooling_image", v.get("result"))
+    got, meta = tensor_result("make_fooling_image", v.get("result"), framework="tensorflow" if tf else "pytorch")
     if tuple(got.shape) != tuple(X.shape):
-        fail(f"the fooling image has shape {tuple(got.shape)}, expected the shape of X, {tuple(X.shape)}")
+        shape = tuple(got.shape)
+        if tf and len(shape) == 4:  # say it in the student's layout (NHWC)
+            shape, want_shape = (shape[0], shape[2], shape[3], shape[1]), (X.shape[0], X.shape[2], X.shape[3], X.shape[1])
+        else:
+            want_shape = tuple(X.shape)
+        fail(f"the fooling image has shape {shape}, expected the shape of X, {want_shape}")
     if meta.get("dtype") != "torch.float32":
-        fail(f"the fooling image has dtype {meta.get('dtype')}, expected X's dtype torch.float32")
+        fail(f"the fooling image has dtype {meta.get('tf_dtype', meta.get('dtype'))}, expected X's dtype float32"
+             if tf else f"the fooling image has dtype {meta.get('dtype')}, expected X's dtype torch.float32")
     if not np.all(np.isfinite(got)):
         fail("the fooling image contains NaN/inf values")
     if np.array_equal(got, X):
@@ -150,17 +192,28 @@ def test_fooling(student, case):
 
 
 # ---------------------------------------------------------------- class visualization
+def _step_made_by_staging(student) -> bool:
+    """TF1: staging made the step function of create_class_visualization (grader.engine.staging)."""
+    return any(m.startswith(f"{TF_FILE}: the class-visualization step is graded as written inside")
+               for m in student.report.messages)
+
+
 @cases.of("update_class_visulization")
 def test_class_visualization_step(student, case):
     """One step, graded on the updated image whichever way the student's course year hands it back:
     CS231n's step updates ``img`` in place (and returns nothing), CS182's starter clones ``img`` and
     returns the updated copy.  Either one right passes; the feedback names the one it graded."""
+    tf = is_tf(student)
     name = step_name(student)
     order = "cs182" if name == "update_class_visulization" else "cs231n"
     img = case.inputs["img"]
     target, l2, lr = int(case.inputs["target_y"]), float(case.inputs["l2_reg"]), float(case.inputs["learning_rate"])
     label = ("update_class_visulization(model, target_y, l2_reg, learning_rate, img)" if order == "cs182"
              else "class_visualization_update_step(img, model, target_y, l2_reg, learning_rate)")
+    if tf:
+        label = ("the class-visualization step of create_class_visualization" if _step_made_by_staging(student)
+                 or name == "create_class_visualization"
+                 else "class_visualization_update_step(X, model, target_y, l2_reg, learning_rate)")
     v = _helper(student, "class_vis_step", name, order, img, target, l2, lr,
                 case.params["model_seed"], label=label)
     if not isinstance(v, dict) or "img" not in v:
@@ -168,16 +221,19 @@ def test_class_visualization_step(student, case):
     want_step = case.expected["img"].astype(np.float64) - img
     seen = []  # (how it was handed back, the image)
     if v.get("changed"):
-        after, _ = tensor_result(name, v["img"])
+        after, _ = tensor_result(name, v["img"], framework="tensorflow" if tf else "pytorch")
         seen.append(("img as your function updated it in place", after))
     returned = v.get("returned")
     if isinstance(returned, dict) and "__tensor__" in returned:
-        r, _ = tensor_result(name, returned)
+        r, _ = tensor_result(name, returned, framework="tensorflow" if tf else "pytorch")
         if not (r.shape == img.shape and np.array_equal(r, img)):
             seen.insert(0, ("the image your function returned", r))
     if not seen:
         kind = v.get("returned_type")
         also = "" if kind in (None, "None", "Tensor") else f" (it returned a {kind})"
+        if tf:
+            fail(f"{label} did not change the image{also}: not implemented yet (one gradient-ascent step on X, "
+                 "returning the new X)")
         fail(f"{name} neither changed img nor returned an updated image{also}: not implemented yet (one "
              "gradient-ascent step on img: update img in place, as CS231n's starter does, or return the updated "
              "image, as CS182's does)")
@@ -204,6 +260,12 @@ def test_class_visualization_step(student, case):
         if norm_error(step, variant) <= CLASS_VIS_TOL:
             hint = words
             break
+    n_step, n_want = float(np.linalg.norm(step)), float(np.linalg.norm(want_step))
+    if not hint and n_step > 0 and n_want > 0 and np.all(np.isfinite(step)) \
+            and norm_error(step * (n_want / n_step), want_step) <= CLASS_VIS_TOL:
+        hint = ("the step points the right way but has the wrong length: the class-visualization step is a plain "
+                "gradient step, learning_rate * gradient, not normalized by the gradient's norm (only the fooling "
+                "image normalizes its steps)")
     if not hint:
         hint = ("the step is learning_rate * (d s_y / d img - 2 * l2_reg * img), with s_y the raw score of "
                 "class target_y")

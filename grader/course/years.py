@@ -31,7 +31,7 @@ from grader.questions import FILES
 # Packages a course's provided lines import, and which requirement pins them here
 # (pillow comes with torchvision, which requires it).
 THIRD_PARTY = {"numpy": "numpy", "torch": "torch", "torchvision": "torchvision", "PIL": "pillow (torchvision's)",
-               "scipy": "scipy", "h5py": "h5py"}
+               "scipy": "scipy", "h5py": "h5py", "tensorflow": "tensorflow-cpu (requirements-tensorflow.txt)"}
 # Course packages: an import of these is the staged package itself (grader.questions.module_aliases).
 COURSE_PACKAGES = ("cs231n", "deeplearning")
 
@@ -46,6 +46,8 @@ class Layout:
     imports: tuple[str, ...]       # the course's provided import lines (and other provided module-level lines)
     signs: tuple[str, ...] = ()    # regular expressions (MULTILINE) that all match this layout's source
     notebook: bool = False         # the functions live in a notebook's cells (2019 CS231n)
+    framework: str = ""            # "tensorflow" for the TensorFlow track's files (their imports are needed
+                                   # only where a TensorFlow submission is graded)
 
     @property
     def label(self) -> str:
@@ -106,6 +108,13 @@ LAYOUTS: tuple[Layout, ...] = (
            (r"^from \.image_utils import",)),
     Layout("style_transfer.py", "CS182", "spring 2019-2021", "deeplearning/style_transfer.py",
            ("import numpy as np", "import torch", "import torch.nn.functional as F")),
+    # ---------------------------------------------------------------- Q3/Q4, TensorFlow track (CS231n 2020's files;
+    # CS182 HW2 and CS231n 2017-2019 wrote these functions in the notebooks' cells)
+    Layout("net_visualization_tensorflow.py", "CS231n", "2020", "cs231n/net_visualization_tensorflow.py",
+           ("import tensorflow as tf", "import numpy as np", "from scipy.ndimage.filters import gaussian_filter1d"),
+           framework="tensorflow"),
+    Layout("style_transfer_tensorflow.py", "CS231n", "2020", "cs231n/style_transfer_tensorflow.py",
+           ("import tensorflow as tf", "import numpy as np"), framework="tensorflow"),
     # ---------------------------------------------------------------- Q5 GANs (CS231n only)
     Layout("gan_pytorch.py", "CS231n", "2019", "GANs-PyTorch.ipynb", _GAN_2019, notebook=True),
     Layout("gan_pytorch.py", "CS231n", "2020", "cs231n/gan_pytorch.py", _GAN_PY + ("dtype = torch.FloatTensor",),
@@ -198,15 +207,16 @@ def is_provided_line(staged_as: str, line: str, *, notebook: bool = False) -> bo
     return _normal(line) in PROVIDED_LINES.get((staged_as, notebook), frozenset())
 
 
-def required_modules(*, notebooks: bool = False) -> list[str]:
+def required_modules(*, notebooks: bool = False, tensorflow: bool = False) -> list[str]:
     """Every module a course-provided line of a student file imports, in any year: each must be
     importable where student code runs.  Notebook set-up cells are left out unless
     ``notebooks`` (their imports are guarded when a notebook is read, and they import
     plotting packages, ``scipy.misc.imread`` (gone from SciPy) and datasets the grader never
-    needs)."""
+    needs); the TensorFlow track's files unless ``tensorflow`` (TensorFlow is installed only where
+    that track is graded, and only its own zygote may import it)."""
     mods = set()
     for lay in LAYOUTS:
-        if lay.notebook and not notebooks:
+        if (lay.notebook and not notebooks) or (lay.framework == "tensorflow" and not tensorflow):
             continue
         for line in lay.imports:
             for module, _, level in import_targets(line):
@@ -220,7 +230,7 @@ def required_names() -> dict[str, set[str]]:
     gaussian_filter1d``): each must exist there."""
     out: dict[str, set[str]] = {}
     for lay in LAYOUTS:
-        if lay.notebook:
+        if lay.notebook or lay.framework == "tensorflow":
             continue
         for line in lay.imports:
             for module, names, level in import_targets(line):
@@ -293,7 +303,8 @@ def detect(staged_as: str, source_path: str, text: str, *, notebook: bool = Fals
     course = None
     if "deeplearning" in parts[:-1] or re.search(r"^from deeplearning[. ]", text, re.M):
         course = "CS182"
-    elif "cs231n" in parts[:-1] or name in ("net_visualization_pytorch.py", "style_transfer_pytorch.py") \
+    elif "cs231n" in parts[:-1] or name in ("net_visualization_pytorch.py", "style_transfer_pytorch.py",
+                                            "net_visualization_tensorflow.py", "style_transfer_tensorflow.py") \
             or re.search(r"^from (cs231n[. ]|\.)", text, re.M):
         course = "CS231n"
     elif name in ("network_visualization.py", "style_transfer.py"):

@@ -333,7 +333,9 @@ def extract(cells: list[str], staged_as: str, template_src: str, shown: str = "t
     # (instead of grading the template's stub as "not implemented")
     stubs = []
     if "create_class_visualization" in broken and step_code is None and not (defined & set(_STEP_NAMES)):
-        broken.setdefault("update_class_visulization", broken["create_class_visualization"])  # its step lives there
+        step_alias = ("class_visualization_update_step" if FILES[staged_as].framework == "tensorflow"
+                      else "update_class_visulization")
+        broken.setdefault(step_alias, broken["create_class_visualization"])  # its step lives there
     for n, (cell, line, msg) in broken.items():
         if n in defined or n in taken or n == "create_class_visualization":
             continue
@@ -347,6 +349,35 @@ def extract(cells: list[str], staged_as: str, template_src: str, shown: str = "t
 
 def _score(cells: list[str], staged_as: str) -> int:
     return len(_defined_functions(cells) & set(FILES[staged_as].notebook_functions))
+
+
+def notebook_framework(path: Path, cells: list[str]) -> str | None:
+    """"tensorflow" or "pytorch": what a notebook's code imports (one of the two only), else what its name
+    says (``NetworkVisualization-TensorFlow.ipynb``); None when nothing tells.  The two tracks' notebooks
+    define functions of the same names: a file of one track is never taken from the other's notebook."""
+    found = set()
+    for src in cells:
+        for node, _ in _parse_blocks(src):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                mods = [node.module or ""]
+            else:
+                continue
+            for m in mods:
+                top = m.split(".")[0]
+                if top == "tensorflow":
+                    found.add("tensorflow")
+                elif top in ("torch", "torchvision"):
+                    found.add("pytorch")
+    if len(found) == 1:
+        return found.pop()
+    name = Path(path).name.lower()
+    if "tensorflow" in name:
+        return "tensorflow"
+    if "pytorch" in name:
+        return "pytorch"
+    return None
 
 
 def fill_from_notebooks(report, root, notebooks, pkg_dir, template: Path | None = None) -> None:
@@ -370,7 +401,10 @@ def fill_from_notebooks(report, root, notebooks, pkg_dir, template: Path | None 
 
 def _fill_one(sf, parsed: dict, root: Path, pkg_dir: Path, template: Path) -> None:
     best, best_score = None, 0
+    framework = FILES[sf.staged_as].framework
     for nb, cells in parsed.items():
+        if framework in ("pytorch", "tensorflow") and notebook_framework(nb, cells) not in (framework, None):
+            continue  # the other track's notebook
         s = _score(cells, sf.staged_as)
         if s > best_score:
             best, best_score = nb, s

@@ -26,7 +26,7 @@ from grader.checklib.compare import CheckFailure
 from grader.engine import cases as cases_mod
 from grader.engine import rubric as rubric_mod
 from grader.engine.runconfig import RunConfig
-from grader.sandbox.client import EnvironmentFailure, InternalError, Sandbox, WorkerError
+from grader.sandbox.client import TENSORFLOW, EnvironmentFailure, InternalError, Sandbox, WorkerError
 from grader.sandbox.student import Student, describe_worker_error
 
 
@@ -39,11 +39,18 @@ class RunState:
     last_module: str | None = None
     last_hidden: bool = False
     last_numpy_item: str | None = None        # after it, the light (numpy) zygote is not needed any more
+    last_items: dict = field(default_factory=dict)  # zygote kind (True, TENSORFLOW) -> its last check's node id
 
     def uses_torch(self, question: str) -> bool:
         """Whether a question's checks run in the torch zygote (a PyTorch question, or a numpy question whose
         student files import torch)."""
         return question in self.cfg.torch_questions
+
+    def zygote_kind(self, question: str):
+        """The zygote a question's checks run in: TENSORFLOW (its TensorFlow track), True (torch), False."""
+        if question in self.cfg.tf_questions or question in self.cfg.tf_unavailable:
+            return TENSORFLOW
+        return self.uses_torch(question)
 
 
 RUN = pytest.StashKey[RunState]()
@@ -138,8 +145,13 @@ def pytest_collection_modifyitems(session, config, items):
     # written to a file, kept by a daemon) can reach a visible test's feedback.
     keep.sort(key=lambda it: _hidden(it.nodeid))
     items[:] = keep
-    numpy_items = [it.nodeid for it in keep if not state.uses_torch(it.stash[ENTRY].question)]
+    numpy_items = [it.nodeid for it in keep if state.zygote_kind(it.stash[ENTRY].question) is False]
     state.last_numpy_item = numpy_items[-1] if numpy_items else None
+    if state.cfg.tf_questions:  # two heavy zygotes in one run (Q3 in one framework, Q4 in the other): free each early
+        for it in keep:
+            kind = state.zygote_kind(it.stash[ENTRY].question)
+            if kind is not False:
+                state.last_items[kind] = it.nodeid
 
 
 @pytest.fixture(scope="session")
@@ -152,12 +164,14 @@ def student(request):
         sb = Sandbox(Path(cfg.stage.stage_dir), torch=bool(cfg.torch_questions), user=cfg.user, threads=cfg.threads,
                      preimport=tuple(cfg.preimport),
                      deadline=time.monotonic() + (cfg.deadline_epoch - time.time()),
-                     inworker={False: tuple(cfg.numpy_inworker), True: tuple(cfg.torch_inworker)})
+                     inworker={False: tuple(cfg.numpy_inworker), True: tuple(cfg.torch_inworker),
+                               TENSORFLOW: tuple(cfg.tf_inworker)},
+                     tensorflow=bool(cfg.tf_questions))
     names = {}
     for e in state.rubric.entries():
         for c in e.checks:
             names.setdefault(c, e.name)
-    yield Student(sb, cfg.stage, cfg.fixtures, state.rubric.isolate_building_blocks, names)
+    yield Student(sb, cfg.stage, cfg.fixtures, state.rubric.isolate_building_blocks, names, tracks=cfg.tracks)
     if owned:
         sb.close()
 
@@ -172,7 +186,15 @@ def _per_check(request, student):
         student.sandbox.reset()  # each question, and the hidden cases, start in a fresh worker
     state.last_module, state.last_hidden = module, hidden
     if entry is not None:
-        student.sandbox.use_torch(state.uses_torch(entry.question))
+        if entry.question in state.cfg.tf_unavailable:
+            raise EnvironmentFailure("this question's code is TensorFlow, and TensorFlow is not installed where the "
+                                     "grader runs (the course staff must install requirements-tensorflow.txt); "
+                                     "not your fault")
+        kind = state.zygote_kind(entry.question)
+        if kind is True or kind is False:
+            student.sandbox.use_torch(kind)
+        else:
+            student.sandbox.use_kind(kind)
     student.sandbox.begin_capture()
     yield
     student.sandbox.end_check()
@@ -183,6 +205,9 @@ def _per_check(request, student):
         request.node.user_properties.append(("student_output", out))
     if request.node.nodeid == state.last_numpy_item:
         student.sandbox.drop_zygote(False)  # only PyTorch checks remain: free the light zygote's memory
+    for kind, last in state.last_items.items():
+        if request.node.nodeid == last:
+            student.sandbox.drop_zygote(kind)
 
 
 @pytest.hookimpl(tryfirst=True)

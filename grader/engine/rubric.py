@@ -7,6 +7,12 @@ the name of the check function (without ``test_``) and by the visibility of
 the fixture case they run (``visible`` cases, ``hidden`` ones, or ``any``);
 its points are split equally over the checks it selects, which gives partial
 credit per gradient, per case.
+
+``tracks`` (optional, default ``[pytorch]``): the frameworks Q3/Q4 may be written in.  With
+``[pytorch, tensorflow]`` a student's TensorFlow files are graded by the same tests for the same points
+(``grader.questions``: each question's ``tf_files``); the Gradescope bundle then installs TensorFlow
+(``requirements-tensorflow.txt``).  ``extends: NAME`` (optional) starts from another rubric's YAML and
+replaces its top-level keys by this file's (e.g. a rubric that only adds the TensorFlow track).
 """
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from grader.paths import CHECKS, RUBRICS
-from grader.questions import by_check_module
+from grader.questions import PYTORCH, TRACKS, by_check_module
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
@@ -69,6 +75,7 @@ class Rubric:
     time_budget_s: float
     path: str = ""
     isolate_building_blocks: bool = True  # one bug, one deduction (grader/checklib/blocks.py)
+    tracks: tuple[str, ...] = (PYTORCH,)  # frameworks Q3/Q4 may be written in ("pytorch", "tensorflow")
 
     def entries(self):
         for q in self.questions:
@@ -80,7 +87,7 @@ class Rubric:
     def replace(self, questions: list[Question]) -> "Rubric":
         """The same rubric over other questions (a selection, or questions with fewer tests)."""
         return Rubric(self.name, self.title, self.total, questions, self.time_budget_s, self.path,
-                      self.isolate_building_blocks)
+                      self.isolate_building_blocks, self.tracks)
 
     def without_hidden(self) -> "Rubric":
         """Only the visible tests (the student pre-check: hidden cases are not shipped)."""
@@ -111,13 +118,31 @@ def load(name_or_path: str) -> Rubric:
         raise RubricError(f"no rubric named {name_or_path!r}; use one of {', '.join(available())} "
                           "or the path of a rubric .yaml file")
     try:
-        d = yaml.safe_load(p.read_text())
+        d = _read(p)
     except yaml.YAMLError as exc:
         raise RubricError(f"{p}: not valid YAML: {exc}") from None
     try:
         return _parse(d, str(p))
     except (KeyError, TypeError, ValueError) as exc:
         raise RubricError(f"{p}: {exc}") from None
+
+
+def _read(p: Path, depth: int = 0) -> dict:
+    """The rubric's YAML, with ``extends: NAME`` resolved (the named rubric's keys, replaced by this file's)."""
+    d = yaml.safe_load(p.read_text())
+    if not isinstance(d, dict) or "extends" not in d:
+        return d
+    if depth > 4:
+        raise RubricError(f"{p}: `extends` nests too deep")
+    base_name = str(d["extends"])
+    base = Path(base_name)
+    if not (base.suffix in (".yaml", ".yml") and base.exists()):
+        base = (p.parent / base_name) if (p.parent / base_name).suffix in (".yaml", ".yml") else RUBRICS / f"{base_name}.yaml"
+    if not base.exists():
+        raise RubricError(f"{p}: extends {base_name!r}, which is not a rubric (use one of {', '.join(available())})")
+    merged = dict(_read(base, depth + 1) or {})
+    merged.update({k: v for k, v in d.items() if k != "extends"})
+    return merged
 
 
 def _parse(d: dict, path: str) -> Rubric:
@@ -141,8 +166,12 @@ def _parse(d: dict, path: str) -> Rubric:
         if abs(got - q.points) > 1e-9:
             raise ValueError(f"{q.id}: tests add up to {got:g} points, the question says {q.points:g}")
         questions.append(q)
+    tracks = d.get("tracks", [PYTORCH])
+    if not (isinstance(tracks, list) and tracks and all(t in TRACKS for t in tracks) and len(set(tracks)) == len(tracks)):
+        raise ValueError(f"tracks must be a list of {', '.join(TRACKS)} (each once), got {tracks!r}")
     r = Rubric(d["name"], d.get("title", d["name"]), float(d["total"]), questions,
-               float(d.get("time_budget_s", 600)), path, bool(d.get("isolate_building_blocks", True)))
+               float(d.get("time_budget_s", 600)), path, bool(d.get("isolate_building_blocks", True)),
+               tuple(tracks))
     got = sum(q.points for q in questions)
     if abs(got - r.total) > 1e-9:
         raise ValueError(f"questions add up to {got:g} points, the rubric's total says {r.total:g}")

@@ -25,6 +25,11 @@ class RunConfig:
     preimport: list[str] = field(default_factory=list)  # modules the zygotes import before forking
     numpy_inworker: list[str] = field(default_factory=list)  # grader.inworker modules of each zygote
     torch_inworker: list[str] = field(default_factory=list)
+    tf_questions: list[str] = field(default_factory=list)   # questions whose checks run in the TensorFlow zygote
+    tf_inworker: list[str] = field(default_factory=list)
+    tracks: dict = field(default_factory=dict)              # Q3/Q4: question -> "pytorch" | "tensorflow" in this run
+    tf_unavailable: list[str] = field(default_factory=list)  # TensorFlow questions that cannot run: not installed
+    rubric_tracks: list[str] = field(default_factory=lambda: ["pytorch"])
 
     def to_json(self) -> str:
         d = asdict(self)

@@ -48,6 +48,7 @@ class StagedFile:
     layout: str = ""                 # the course year's layout it follows ("CS231n 2021-2024 layout"), if recognised
     functions: list[str] = field(default_factory=list)  # notebook origin: the student-written functions taken
     provided_lines: int = 0          # notebook origin: lines 1..provided_lines are the course's provided code
+    era: str = ""                    # a TensorFlow-track file: "tf1" or "tf2" (grader.course.tf_code)
 
 
 @dataclass
@@ -151,7 +152,7 @@ def find_student_files(root: Path) -> tuple[dict[str, StagedFile], list[str], li
 
 
 def _torch_file(staged_as: str) -> bool:
-    return any(QUESTIONS[q].torch for q in questions_of_file(staged_as))
+    return FILES[staged_as].framework != "tensorflow" and any(QUESTIONS[q].torch for q in questions_of_file(staged_as))
 
 
 def _course_module_exists(pkg: Path, staged_as: str, module: str, level: int) -> bool:
@@ -238,6 +239,47 @@ def prepare_sources(report: StageReport, pkg: Path) -> None:
             (pkg / staged_as).write_text(new, encoding="utf-8")
 
 
+def prepare_tensorflow(report: StageReport, pkg: Path) -> None:
+    """The TensorFlow track's files (after prepare_sources): one era for the submission (TF1 graph mode or
+    TF2 eager, from all its TensorFlow code together: a style-transfer notebook alone may show none), written
+    into each module as ``__tf_era__``; and where the network-visualization code has no step function (TF1:
+    the step is part of ``create_class_visualization``), ``class_visualization_update_step`` made of it
+    (``grader.course.tf_code.tf1_step_source``).  Lines are only appended: line numbers stay."""
+    from grader.course import tf_code
+    present = {k: sf for k, sf in report.files.items()
+               if sf.origin in ("file", "notebook") and FILES[k].framework == "tensorflow"}
+    texts = {}
+    for staged_as in present:
+        try:
+            texts[staged_as] = (pkg / staged_as).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+    if not texts:
+        return
+    try:
+        era = tf_code.era_of_sources(texts.values(), default="tf1")
+    except (RecursionError, MemoryError, ValueError):
+        era = "tf1"
+    for staged_as, text in texts.items():
+        sf = present[staged_as]
+        sf.era = era
+        extra = []
+        if "create_class_visualization" in FILES[staged_as].notebook_functions:
+            try:
+                names = tf_code.defined_names(text)
+                step = (tf_code.tf1_step_source(text) if "create_class_visualization" in names
+                        and tf_code.STEP_NAME not in names else None)
+            except (RecursionError, MemoryError, ValueError):
+                step = None
+            if step:
+                extra.append("# " + "-" * 60 + " added by the autograder\n" + step)
+                report.messages.append(f"{staged_as}: the class-visualization step is graded as written inside "
+                                       "create_class_visualization (the statements before its loop, then the step "
+                                       "between the jitter and its undo)")
+        extra.append(f"__tf_era__ = {era!r}  # added by the autograder: graded as {tf_code.LABELS[era]}\n")
+        (pkg / staged_as).write_text(text.rstrip("\n") + "\n\n\n" + "\n".join(extra), encoding="utf-8")
+
+
 def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = None,
           datasets: Path | None = FIXTURES / "coco_synth") -> StageReport:
     """Stage ``submission`` into a fresh folder; the caller removes ``report.stage_dir``."""
@@ -287,6 +329,7 @@ def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = No
     from grader.engine import notebook  # Q3-Q5 code may live only in a notebook
     notebook.fill_from_notebooks(report, root, notebooks, pkg, template=template)
     prepare_sources(report, pkg)
+    prepare_tensorflow(report, pkg)
     for staged_as, sf in found.items():
         if sf.origin == "missing":
             report.messages.append(f"{staged_as}: no {FILES[staged_as].shown} in the submission")

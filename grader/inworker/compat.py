@@ -170,7 +170,7 @@ def install_scipy_aliases() -> list[str]:
     return added
 
 
-def preimport(torch: bool = True, modules=None) -> list[str]:
+def preimport(torch: bool = True, modules=None, tensorflow: bool = False) -> list[str]:
     """Import the modules the courses' provided lines import (``modules``, default
     ``grader.course.years.required_modules()``; numpy-only ones unless ``torch``), so that they load
     before the zygote drops privileges and once per run.  Returns the ones that could not be imported
@@ -182,7 +182,10 @@ def preimport(torch: bool = True, modules=None) -> list[str]:
         modules = required_modules()
     failed = []
     for name in modules:
-        if not torch and name.split(".")[0] in ("torch", "torchvision", "PIL", "scipy"):
+        top = name.split(".")[0]
+        if tensorflow and top in ("torch", "torchvision"):
+            continue  # never in TensorFlow's process (torchvision after tensorflow crashes with the CUDA build)
+        if not torch and not tensorflow and top in ("torch", "torchvision", "PIL", "scipy"):
             continue
         try:
             with warnings.catch_warnings():
@@ -193,13 +196,13 @@ def preimport(torch: bool = True, modules=None) -> list[str]:
     return failed
 
 
-def install_course_compat(torch: bool = True, modules=None) -> dict:
+def install_course_compat(torch: bool = True, modules=None, tensorflow: bool = False) -> dict:
     """Everything student code of any course year needs from its environment; the zygote calls it
     once, before forking and before it seals the grader package (``torch``: whether this zygote runs
     the PyTorch questions; ``modules``: the list to pre-import, e.g. sent in the zygote's configuration
     as ``grader.course.years.required_modules()``, so that the worker needs no grader module for it).
     Returns what it did, for a log line."""
     numpy_names = install_numpy1_aliases()
-    scipy_names = install_scipy_aliases() if torch else []
-    failed = preimport(torch, modules)
+    scipy_names = install_scipy_aliases() if (torch or tensorflow) else []
+    failed = preimport(torch, modules, tensorflow)
     return {"numpy": numpy_names, "scipy": scipy_names, "not_importable": failed}

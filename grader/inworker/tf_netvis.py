@@ -72,63 +72,7 @@ def configure(threads: int = 1) -> None:
 
 
 # ================================================================ which era
-# Attribute chains and calls that only one era's code uses.  Counted on the AST, so the
-# starter's comments (the 2019-2020 TF2 files still say "use model.scores") do not count.
-_TF1_ATTRS = {"sess.run", "tf.gradients", "tf.placeholder", "tf.Session", "tf.InteractiveSession",
-              "model.image", "model.classifier", "model.scores", "model.labels", "model.extract_features",
-              "tf.get_variable", "tf.variable_scope", "tf.assign", "tf.to_float", "tf.global_variables_initializer",
-              "tf.variables_initializer", "tf.train.AdamOptimizer", "tf.get_default_session", "tf.get_collection",
-              "tf.random_uniform", "tf.squared_difference", "sess.graph"}
-_TF2_ATTRS = {"tf.GradientTape", "tape.gradient", "tape.watch", "t.gradient", "t.watch", "tf.keras", "model.predict",
-              "model.net", "tf.math", "tf.linalg"}
-
-
-def _dotted(node) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr}" if base else None
-    return None
-
-
-def era_scores(src: str) -> tuple[int, int]:
-    """(TF1 evidence, TF2 evidence) in Python source: counts of era-specific constructs."""
-    try:
-        tree = ast.parse(src)
-    except (SyntaxError, ValueError):
-        return 0, 0
-    tf1 = tf2 = 0
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute):
-            d = _dotted(node)
-            if d is None:
-                continue
-            parts = d.split(".")
-            prefixes = {".".join(parts[:k]) for k in range(2, len(parts) + 1)}
-            tf1 += bool(prefixes & _TF1_ATTRS)
-            tf2 += bool(prefixes & _TF2_ATTRS)
-            if node.attr == "numpy" and not parts[0] in ("np", "numpy"):
-                tf2 += 1  # tensor.numpy()
-        elif isinstance(node, ast.Call):
-            f = _dotted(node.func)
-            if f in ("model", "cnn", "SQUEEZENET"):
-                tf2 += 1  # the Keras model called as a function
-            elif f == "GradientTape":
-                tf2 += 1
-            for kw in node.keywords:
-                if kw.arg == "keep_dims":
-                    tf1 += 1
-    return tf1, tf2
-
-
-def era_of_source(src: str, default: str = "tf2") -> str:
-    """'tf1' or 'tf2' for a student's TensorFlow source; ``default`` when nothing tells (code made only of
-    tensor ops, e.g. a style-transfer file without the notebook's provided loop, runs the same in both)."""
-    tf1, tf2 = era_scores(src)
-    if tf1 == tf2:
-        return default
-    return "tf1" if tf1 > tf2 else "tf2"
+from grader.course.tf_code import _dotted, era_of_source, era_scores  # noqa: E402  (pure ast; shared with staging)
 
 
 def detect_era(mod) -> str:
@@ -318,85 +262,7 @@ def fooling(module, name, X, target_y, seed, era=None):
     return {"result": rec, "input_changed": not np.array_equal(Xh, keep), "result_type": kind(result)}
 
 
-STEP_NAME = "class_visualization_update_step"
-_KWARG_NAMES = {"l2_reg", "learning_rate", "num_iterations", "blur_every", "max_jitter", "show_every"}
-
-
-def _mentions(node, name: str) -> bool:
-    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
-
-
-def _negated(node, name: str) -> bool:
-    return any(isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub) and isinstance(n.operand, ast.Name)
-               and n.operand.id == name for n in ast.walk(node))
-
-
-def _assigns(node, name: str) -> bool:
-    targets = []
-    if isinstance(node, ast.Assign):
-        targets = node.targets
-    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
-        targets = [node.target]
-    for t in targets:
-        for n in ast.walk(t):
-            if isinstance(n, ast.Name) and n.id == name:
-                return True
-    return False
-
-
-def tf1_step_source(src: str, func: str = "create_class_visualization") -> str | None:
-    """A ``class_visualization_update_step(X, model, target_y, l2_reg, learning_rate)`` made of the TF1
-    notebook's ``create_class_visualization``: its statements before the iteration loop (the graph:
-    loss, grad, ...; minus the keyword-argument defaults and the random start image), then the loop
-    body's statements between the jitter and the undo of the jitter (the sess.run step), then
-    ``return X``.  None when ``src`` has no such function or its shape is not recognised.
-    Pure text: nothing of the student's runs here."""
-    try:
-        tree = ast.parse(textwrap.dedent(src))
-    except (SyntaxError, ValueError, RecursionError):
-        return None
-    defs = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == func]
-    if not defs:
-        return None
-    body = list(defs[-1].body)
-    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
-        body = body[1:]  # the docstring
-    loop_at = next((i for i, n in enumerate(body) if isinstance(n, ast.For) and isinstance(n.iter, ast.Call)
-                    and _dotted(n.iter.func) == "range"), None)
-    if loop_at is None:
-        return None
-    pre = []
-    for n in body[:loop_at]:
-        if _assigns(n, "X"):
-            continue  # the random starting image: the step gets X from the caller
-        if any(_assigns(n, k) for k in _KWARG_NAMES) and _mentions(n, "kwargs"):
-            continue  # l2_reg = kwargs.pop('l2_reg', 1e-3) ...: the caller's values win
-        pre.append(n)
-    loop = body[loop_at].body
-    jitter = next((i for i, n in enumerate(loop) if _assigns(n, "X") and _mentions(n, "ox")
-                   and not _negated(n, "ox")), None)
-    undo = next((i for i, n in enumerate(loop) if _negated(n, "ox") or _negated(n, "oy")), None)
-    if undo is None:
-        return None
-    step = loop[(jitter + 1 if jitter is not None and jitter < undo else 0):undo]
-    for n in pre + step:
-        for sub in ast.walk(n):
-            if isinstance(sub, (ast.Return, ast.Yield, ast.YieldFrom)):
-                return None
-    lines = [f"def {STEP_NAME}(X, model, target_y, l2_reg, learning_rate):",
-             "    # made by the autograder from create_class_visualization (TF1 notebook): the statements",
-             "    # before its loop, then the step between the jitter and its undo",
-             "    t, ox, oy = 0, 0, 0",
-             "    num_iterations, blur_every, max_jitter, show_every = 100, 10, 16, 25"]
-    for n in pre + step:
-        lines.append(textwrap.indent(ast.unparse(n), "    "))
-    lines.append("    return X")
-    code = "\n".join(lines) + "\n"
-    try:
-        ast.parse(code)
-    except SyntaxError:
-        return None
-    return code
+from grader.course.tf_code import STEP_NAME, tf1_step_source  # noqa: E402  (pure ast; staging uses it too)
 
 
 def tf1_step_function(mod):
@@ -469,3 +335,11 @@ def classify(module, img, seed):
 __all__ = ["configure", "detect_era", "era_of_source", "era_scores", "saliency", "fooling", "class_vis_step",
            "classify", "tf1_step_source", "tf1_step_function", "TF1Env", "keras_model", "record", "as_record",
            "kind", "is_tensor", "connected", "bind_tf1", "eager_value", "STEP_NAME"]
+
+
+def zygote_setup(threads: int = 1) -> None:
+    """What the TensorFlow zygote does before it forks (grader.sandbox.worker): thread budget and quiet logs,
+    and the seeded weights (numpy only).  No session, no eager op, no Keras model: a forked child of a process
+    that ran TensorFlow hangs."""
+    configure(threads)
+    tf_models.preload()

@@ -1,7 +1,7 @@
 """Grader code that runs *inside* the worker for the TensorFlow track of Q4 (style transfer),
 beside the student's code.  Nothing secret here.
 
-The counterpart of the Q4 half of grader.inworker.netvis_style, for students who did Q4 in
+The counterpart of grader.inworker.style, for students who did Q4 in
 TensorFlow (see grader.inworker.tf_netvis for the two eras and how they are told apart).
 The helpers take the fixtures' NCHW numpy arrays, hand the student's functions what that
 era's notebook hands them, and send back records the checks of grader/checks/test_q4_style.py
@@ -20,6 +20,11 @@ read unchanged:
 style_transfer_run runs each era's provided loop (TF1: ``tf.compat.v1.train.AdamOptimizer``
 on an image variable, clamped after each step; TF2: a GradientTape and the same Adam
 update) with the student's four losses on the seeded TensorFlow SqueezeNet.
+
+One bug, one deduction: ``style_loss`` and ``style_transfer_run`` take ``standins``, the student's
+losses replaced for this call (the check decides which: grader/checklib/blocks.py); the replacements
+(grader/inworker/tf_standins.py) ask the grader for values and gradients over the call's channel.  No
+correct loss code is ever in this process (DESIGN.md invariant 9).
 """
 from __future__ import annotations
 
@@ -28,13 +33,10 @@ import importlib
 import numpy as np
 
 from grader.course import tf_models
+from grader.inworker import standins as S
+from grader.inworker import tf_standins
 from grader.inworker.tf_netvis import (TF1Env, _era, _need_eager, connected, eager_value, is_tensor, kind, keras_model,
                                        record)
-
-try:  # Gradescope-only: the student pre-check grades style_loss with the student's own gram_matrix
-    from grader.oracle.tf_style import gram as _trusted_gram
-except ImportError:
-    _trusted_gram = None
 
 
 def _tf():
@@ -132,10 +134,10 @@ def gram_matrix(module, name, features, normalize, era=None):
     return out
 
 
-def style_loss(module, name, feats, style_layers, style_targets, style_weights, num_layers, era=None):
+def style_loss(module, name, feats, style_layers, style_targets, style_weights, num_layers, standins=(), era=None):
     """style_loss(feats, style_layers, style_targets, style_weights) with ``num_layers`` feature maps (the
-    unused ones (1, 1, 1, 1) zeros) and (C, C) targets; while it runs, the module's gram_matrix is a correct
-    one, so a Gram-matrix bug costs the gram_matrix checks only."""
+    unused ones (1, 1, 1, 1) zeros) and (C, C) targets.  ``standins``: the student's functions replaced for
+    this call (``gram_matrix`` when the student's is wrong), by stand-ins that ask the grader."""
     mod = importlib.import_module(module)
     fn = getattr(mod, name)
     era = _era(mod, era)
@@ -150,16 +152,8 @@ def style_loss(module, name, feats, style_layers, style_targets, style_weights, 
         tg = targets if era == "tf1" else [tf.constant(t) for t in targets]
         return fn(full, [int(i) for i in style_layers], tg, [float(w) for w in style_weights])
 
-    had = hasattr(mod, "gram_matrix")
-    saved = getattr(mod, "gram_matrix", None)
-    mod.gram_matrix = saved if _trusted_gram is None else _trusted_gram
-    try:
+    with S.installed(module, tf_standins.for_style(standins)):
         return _run_loss(mod, era, build)
-    finally:
-        if had:
-            mod.gram_matrix = saved
-        else:
-            del mod.gram_matrix
 
 
 def tv_loss(module, name, img, tv_weight, era=None):
@@ -185,13 +179,20 @@ _NO_GRAD = ("the total loss does not depend on the image through TensorFlow's gr
             "TensorFlow operations on the tensors you are given, without numpy, .numpy() or sess.run in between")
 
 
-def style_transfer_run(module, names, content_img, style_img, seed, p, era=None):
+def style_transfer_run(module, names, content_img, style_img, seed, p, standins=(), era=None):
     """The course's style-transfer loop of the student's era with the student's content_loss /
-    gram_matrix / style_loss / tv_loss.  Returns the final image (NCHW) and the loss before each step, or a
-    ``problem`` string when a loss cannot drive the optimization."""
+    gram_matrix / style_loss / tv_loss (``standins``: those replaced for this run by stand-ins that ask the
+    grader).  Returns the final image (NCHW) and the loss before each step, or a ``problem`` string when a
+    loss cannot drive the optimization."""
+    with S.installed(module, tf_standins.for_style(standins)):
+        return _style_transfer_run(module, names, content_img, style_img, seed, p, set(standins), era)
+
+
+def _style_transfer_run(module, names, content_img, style_img, seed, p, replaced, era):
     mod = importlib.import_module(module)
     era = _era(mod, era)
-    fns = {k: getattr(mod, names[k]) for k in ("content_loss", "gram_matrix", "style_loss", "tv_loss")}
+    fns = {k: (tf_standins.STYLE[k] if k in replaced else getattr(mod, names[k]))
+           for k in ("content_loss", "gram_matrix", "style_loss", "tv_loss")}
     content, style = _nhwc(content_img), _nhwc(style_img)
     q = {"content_layer": int(p["content_layer"]), "content_weight": float(p["content_weight"]),
          "style_layers": [int(i) for i in p["style_layers"]], "style_weights": [float(w) for w in p["style_weights"]],

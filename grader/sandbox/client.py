@@ -190,6 +190,9 @@ class Sandbox:
                    "unreadable": [str(ROOT)]}
             if tf:
                 cfg["tensorflow"] = True
+                # TensorFlow's runtime seeds itself from std::random_device (/dev/urandom) in every child; without
+                # it a child aborts on its first op
+                cfg["readable"] = cfg["readable"] + ["/dev/urandom"]
             # TensorFlow's C++ logging goes to the zygote's stderr before any Python runs: quiet it there
             z = self._zygotes[kind] = _Zygote(cfg, self.threads, {"TF_CPP_MIN_LOG_LEVEL": "2"} if tf else None)
         return z

@@ -20,15 +20,21 @@ from grader.engine.staging import StageReport
 
 class Student:
     def __init__(self, sandbox: Sandbox, report: StageReport, fixtures: Path | str | None = None,
-                 isolate_blocks: bool = True, test_names: dict[str, str] | None = None):
+                 isolate_blocks: bool = True, test_names: dict[str, str] | None = None,
+                 tracks: dict[str, str] | None = None):
         self.sandbox = sandbox
         self.report = report
         self.fixtures = fixtures          # the run's fixtures folder (visible.h5, hidden.h5 when present)
         self.isolate_blocks = isolate_blocks  # judge dependent functions with correct building blocks
         self.test_names = test_names or {}    # check name -> the rubric test it counts towards
+        self.tracks = dict(tracks or {})      # Q3/Q4: question -> "pytorch" | "tensorflow" graded in this run
         self.timeout: float | None = None  # the current check's per-call limit (from the rubric)
         self._memo: dict = {}
         self._notes: list[str] = []
+
+    def track(self, question: str) -> str:
+        """The framework a question is graded in, in this run: "pytorch" (the default) or "tensorflow"."""
+        return self.tracks.get(question, "pytorch")
 
     def note(self, text: str) -> None:
         """Something the current check's feedback should say even when it passes."""

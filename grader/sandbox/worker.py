@@ -302,6 +302,9 @@ def zygote_main(argv=None):
         import torch  # (heavy imports, once per grading run; torchvision only if the staged code imports it)
         torch.backends.cuda.matmul.allow_tf32 = False  # the same arithmetic on every GPU as on the CPU
         torch.backends.cudnn.allow_tf32 = False
+    if cfg.get("tensorflow"):  # the TensorFlow track's own zygote: never torch in the same process
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import tensorflow  # noqa: F401  (imported only: no TensorFlow runtime may start before fork)
     importlib.import_module("grader.inworker.compat")
     importlib.import_module("grader.inworker.channel")
     for name in cfg.get("inworker", ()):  # the questions' in-worker helpers, loaded before privileges drop
@@ -316,7 +319,10 @@ def zygote_main(argv=None):
     # what student code of every course year expects: numpy 1.x names, scipy's old module paths, and the
     # modules the course's provided lines import (loaded now, while every file is readable, and once)
     sys.modules["grader.inworker.compat"].install_course_compat(torch=bool(cfg.get("torch")),
-                                                                 modules=cfg.get("preimport", []))
+                                                                 modules=cfg.get("preimport", []),
+                                                                 tensorflow=bool(cfg.get("tensorflow")))
+    if cfg.get("tensorflow"):  # threads and quiet logs; the seeded weights (numpy): no TF runtime before fork
+        importlib.import_module("grader.inworker.tf_netvis").zygote_setup(int(cfg.get("threads", 1)))
     sandboxed = False
     if cfg.get("user") and os.getuid() == 0:
         _drop_privileges(cfg["user"])

@@ -36,7 +36,8 @@ def render() -> dict[str, bytes]:
             if src.count(m.find) != 1:
                 raise ValueError(f"mutant {name} does not apply to reference/")
             f.write_text(src.replace(m.find, m.replace))
-        files = {f"deeplearning/{rel}": (work / "deeplearning" / rel).read_bytes() for rel in FILES}
+        files = {f"deeplearning/{rel}": (work / "deeplearning" / rel).read_bytes() for rel in FILES
+                 if FILES[rel].framework != "tensorflow"}  # the sample is a PyTorch submission
     files["README.md"] = README.format(bugs=", ".join(BUGS)).encode()
     return files
 
