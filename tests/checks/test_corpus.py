@@ -1,0 +1,46 @@
+"""Real-world submissions of every course year (tests/corpus/, see its MANIFEST.yaml), through the real CLI.
+
+Each correct variant, written the way that year's students write (the course's provided lines kept
+verbatim), gets full marks; each buggy variant loses points on the test that names its bug, with
+the message that says it, and nowhere else but that test's hidden twin.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, grade
+
+CORPUS = ROOT / "tests" / "corpus"
+VARIANTS = yaml.safe_load((CORPUS / "MANIFEST.yaml").read_text())["variants"]
+
+
+def test_every_cause_has_a_correct_and_a_buggy_variant():
+    by_cause: dict = {}
+    for v in VARIANTS:
+        by_cause.setdefault(str(v["cause"]), set()).add("full" if v["expect"] == "full" else "bug")
+    numbered = {c: kinds for c, kinds in by_cause.items() if c.isdigit()}
+    print({c: sorted(k) for c, k in sorted(by_cause.items())})
+    assert set(numbered) >= {"1", "2", "3", "4", "5", "6", "7", "8", "9"}
+    assert all(kinds == {"full", "bug"} for c, kinds in numbered.items() if c != "8" or len(kinds) > 1)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v["id"] for v in VARIANTS])
+def test_variant(variant):
+    g = grade(CORPUS / variant["id"], rubric=variant["rubric"], questions=",".join(variant["questions"]))
+    lost = g.lost()
+    expect = variant["expect"]
+    print(f"{variant['id']} ({variant['year']}, cause {variant['cause']}): {g.results['score']} points; "
+          f"lost on {sorted(lost)}")
+    if expect == "full":
+        assert not lost, {k: v[:400] for k, v in lost.items()}
+        return
+    for test in expect["lose"]:
+        assert test in lost, f"{test} kept its points: the bug went unnoticed"
+    first = expect["lose"][0]
+    assert expect["message"] in lost[first], lost[first][:1500]
+    allowed = set(expect["lose"]) | set(expect.get("may_lose", []))
+    elsewhere = sorted(set(lost) - allowed)
+    assert not elsewhere, f"one bug, several deductions: also lost {elsewhere}"
