@@ -3,9 +3,13 @@
 #   On Gradescope (run as root from /autograder/source): into the system python3,
 #   and creates the unprivileged user that student code runs as.
 #   Locally: into .venv/ beside this script; quick no-op when already up to date.
+# TensorFlow (requirements-tensorflow.txt, the TensorFlow track of Q3/Q4): on Gradescope only when the bundle
+# holds that file (its rubric has `tracks: [pytorch, tensorflow]`); locally always (the project's tests grade
+# TensorFlow submissions), unless AUTOGRADER_TENSORFLOW=0.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 req="$here/requirements.txt"
+tf_req="$here/requirements-tensorflow.txt"
 SANDBOX_USER="${AUTOGRADER_SANDBOX_USER:-student}"
 
 if [ "${GRADESCOPE:-}" = "1" ] || { [ "$(id -u)" = "0" ] && [ "$here" = "${AUTOGRADER_ROOT:-/autograder}/source" ]; }; then
@@ -19,6 +23,11 @@ if [ "${GRADESCOPE:-}" = "1" ] || { [ "$(id -u)" = "0" ] && [ "$here" = "${AUTOG
         || python3 -m pip install --no-cache-dir -q -r "$req"
     python3 -c 'import numpy, h5py, yaml, pytest, torch, torchvision, scipy.ndimage' \
         || { echo "setup.sh: the pinned requirements did not install" >&2; exit 1; }
+    if [ -f "$tf_req" ]; then  # this autograder's rubric grades Q3/Q4 in TensorFlow too
+        python3 -m pip install --no-cache-dir -q -r "$tf_req"
+        python3 -c 'import tensorflow' \
+            || { echo "setup.sh: requirements-tensorflow.txt did not install" >&2; exit 1; }
+    fi
     id -u "$SANDBOX_USER" >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin "$SANDBOX_USER"
     chown -R root:root "$here"
     chmod -R go-rwx "$here"
@@ -27,7 +36,11 @@ fi
 
 venv="$here/.venv"
 stamp="$venv/.requirements.sha256"
-want="$(sha256sum "$req" | cut -d' ' -f1)"
+reqs=("$req")
+if [ "${AUTOGRADER_TENSORFLOW:-1}" != "0" ] && [ -f "$tf_req" ]; then
+    reqs+=("$tf_req")
+fi
+want="$(cat "${reqs[@]}" | sha256sum | cut -d' ' -f1)"
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     exit 0
 fi
@@ -35,6 +48,8 @@ PY="${PYTHON:-python3}"
 "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
     || { echo "setup.sh: Python 3.10 or newer is needed (found $("$PY" --version 2>&1)); set PYTHON=/path/to/python3.10+" >&2; exit 1; }
 [ -x "$venv/bin/python" ] || "$PY" -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+args=()
+for r in "${reqs[@]}"; do args+=(-r "$r"); done
+"$venv/bin/python" -m pip install -q --disable-pip-version-check "${args[@]}"
 echo "$want" > "$stamp"
 echo "setup.sh: environment ready in $venv"

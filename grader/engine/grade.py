@@ -54,7 +54,7 @@ def grade(submission: Path, rub, *, jobs: int = 1, user: str | None = None, fixt
                     if sf.origin in ("file", "notebook")}
         # Q3/Q4's track (PyTorch or TensorFlow, grader/engine/tracks.py): a student who did both is graded twice
         plan = tracks.plan(report, rub)
-        track_lines: list[str] = tracks.untracked_notes(report, rub)
+        track_lines: list[str] = tracks.untracked_notes(report, rub, checking)
         internal: list[str] = []
         tf_missing = not tracks.tensorflow_installed() and any(TENSORFLOW in ts for ts in plan.values())
         if tf_missing:

@@ -67,7 +67,10 @@ def _torch_problem(try_import: bool) -> str | None:
 def prepare(rub, fixtures: Path, submission: Path, notes: list[str]):
     """Adapt a grading run to a student's machine; returns (rubric, fixtures, submission, folders to remove)."""
     cleanup: list[Path] = []
-    torch_qs = [q for q in rub.questions if q.needs_torch]
+    from grader.engine.tracks import precheck_tensorflow_questions  # Q3/Q4 written in TensorFlow need no torch
+    tf_only = precheck_tensorflow_questions(rub, submission, [ROOT / d for d in ("grader", "student_template", "fixtures",
+                                                                                  "reference", "tests", "dist", ".venv")])
+    torch_qs = [q for q in rub.questions if q.needs_torch and q.id not in tf_only]
     if torch_qs:
         why = _torch_problem(try_import=any(q.has_checks for q in torch_qs))
         if why:
@@ -75,7 +78,7 @@ def prepare(rub, fixtures: Path, submission: Path, notes: list[str]):
             notes.append(f"NOTE: {ids} skipped: these questions need PyTorch and {why} in this Python "
                          f"({sys.executable}). To check them, install torch and torchvision "
                          f"({sys.executable} -m pip install torch torchvision) and run this again.")
-            rub = rub.replace([q for q in rub.questions if not q.needs_torch])
+            rub = rub.replace([q for q in rub.questions if not q.needs_torch or q.id in tf_only])
     unchecked = [q.id for q in rub.questions if not q.has_checks]
     if unchecked:
         notes.append(f"NOTE: {', '.join(unchecked)} not checked here: this copy of the grader has no checks "
@@ -137,10 +140,29 @@ def _merged_notebook(saved: Path | None, cells: list[str]) -> dict:
     return nb
 
 
-def with_kernel_cells(submission, kernel_json) -> tuple[Path, list[str], Path]:
-    """A temporary copy of the student's sources in which, for each Q3-Q5 file written in notebook cells,
-    the notebook that the grader would take it from also holds the running kernel's definitions (after its
-    saved cells, so they win).  Returns (the copy, notes for the student, the folder to remove)."""
+def graded_files(rubric_name: str, questions: list[str] | None) -> list[str] | None:
+    """The staged student files the rubric's (selected) questions grade, in every track it grades; None
+    when the rubric cannot be read (the check itself then says why)."""
+    from grader.engine import rubric as rubric_mod
+    from grader.questions import by_check_module
+    try:
+        rub = rubric_mod.load(rubric_name).select(questions)
+    except Exception:
+        return None
+    tf = "tensorflow" in (getattr(rub, "tracks", None) or ())
+    out = []
+    for q in rub.questions:
+        spec = by_check_module(q.module)
+        if spec is not None:
+            out += list(spec.files) + (list(getattr(spec, "tf_files", ()) or ()) if tf else [])
+    return list(dict.fromkeys(out))
+
+
+def with_kernel_cells(submission, kernel_json, files: list[str] | None = None) -> tuple[Path, list[str], Path]:
+    """A temporary copy of the student's sources in which, for each Q3-Q5 file written in notebook cells
+    (of ``files``, the graded ones; all when None), the notebook that the grader would take it from also
+    holds the running kernel's definitions (after its saved cells, so they win).  Returns (the copy, notes
+    for the student, the folder to remove)."""
     import json
     from grader.engine import notebook
     from grader.questions import FILES
@@ -163,10 +185,10 @@ def with_kernel_cells(submission, kernel_json) -> tuple[Path, list[str], Path]:
         return copy, notes, scratch
     found, _messages, notebooks = staging.find_student_files(copy)
     parsed = {nb: notebook.code_cells(nb) for nb in sorted(notebooks, key=str)}
-    targets: dict[Path | None, list[str]] = {}
+    targets: dict[Path | None, set[str]] = {}
     for staged_as, spec in FILES.items():
         mine = sorted(defined & set(spec.notebook_functions))
-        if not mine:
+        if not mine or (files is not None and staged_as not in files):
             continue
         sf = found.get(staged_as)
         if sf is not None and sf.origin == "file":
@@ -178,15 +200,15 @@ def with_kernel_cells(submission, kernel_json) -> tuple[Path, list[str], Path]:
             score = len(_defined(nb_cells) & set(spec.notebook_functions))
             if score > best_score:
                 best, best_score = nb, score
-        targets.setdefault(best, []).append(staged_as)
-        where = best.relative_to(copy).as_posix() if best is not None else "your notebook"
-        it = "it" if len(mine) == 1 else "them"
-        notes.append(f"NOTE: {', '.join(mine)} checked as your notebook's kernel defines {it} now (unsaved "
-                     f"changes included), with the rest of {where}.")
-    for saved, _files in targets.items():
+        targets.setdefault(best, set()).update(mine)
+    for saved, names in targets.items():
         dest = saved if saved is not None else copy / KERNEL_NOTEBOOK
         dest.write_text(json.dumps(_merged_notebook(saved, cells), indent=1), encoding="utf-8")
-    return copy, notes, scratch
+        where = saved.relative_to(copy).as_posix() if saved is not None else "your notebook"
+        it = "it" if len(names) == 1 else "them"
+        notes.append(f"NOTE: {', '.join(sorted(names))} checked as your notebook's kernel defines {it} now "
+                     f"(unsaved changes included), with the rest of {where}.")
+    return copy, list(dict.fromkeys(notes)), scratch
 
 
 def add_notes(results_path, notes: list[str]) -> None:

@@ -60,7 +60,7 @@ def files_shown(report, qid: str, track: str) -> str:
     return ", ".join(report.files[f].source for f in QUESTIONS[qid].track_files(track) if present(report, f))
 
 
-def untracked_notes(report, rub) -> list[str]:
+def untracked_notes(report, rub, checking: bool = False) -> list[str]:
     """A rubric without the TensorFlow track, and a submission whose Q3/Q4 exist only in TensorFlow: say so."""
     if TENSORFLOW in rub.tracks:
         return []
@@ -73,7 +73,8 @@ def untracked_notes(report, rub) -> list[str]:
         if tf:
             notes.append(f"{q.id}: found TensorFlow code ({', '.join(tf)}), but this autograder grades {q.id} in "
                          f"PyTorch only (its rubric, {rub.name}, has no TensorFlow track): hand in "
-                         f"{' or '.join(FILES[f].shown for f in spec.files)}, or ask the course staff")
+                         f"{' or '.join(FILES[f].shown for f in spec.files)}, or ask the course staff"
+                         + (" (if your course allows TensorFlow, check with --rubric cs182_hw2_tf)" if checking else ""))
     return notes
 
 
@@ -108,23 +109,25 @@ def merge(rub, first: list[dict], second: list[dict], both: dict[str, tuple[str,
     return tests, lines
 
 
-def precheck_tensorflow_questions(rub, submission: Path) -> set[str]:
+def precheck_tensorflow_questions(rub, submission: Path, exclude=()) -> set[str]:
     """Questions a student's folder has only TensorFlow code for (read before staging, for the pre-check:
-    they need tensorflow, not torch)."""
+    they need tensorflow, not torch).  ``exclude``: folders not to look in (the grader's own, when the
+    pre-check was unpacked into the student's folder)."""
     if TENSORFLOW not in rub.tracks or not Path(submission).is_dir():
         return set()
-    from grader.engine import staging
-    from grader.engine import notebook
-    found, _, notebooks = staging.find_student_files(Path(submission))
-    tf_notebooks = any(notebook.notebook_framework(nb, notebook.code_cells(nb)) == TENSORFLOW for nb in notebooks)
-    pt_notebooks = any(notebook.notebook_framework(nb, notebook.code_cells(nb)) == PYTORCH for nb in notebooks)
+    from grader.engine import notebook, staging
+    skip = [Path(e).resolve() for e in exclude]
+    sources = [p for p in staging._walk_sources(Path(submission))
+               if not any(e == p.resolve() or e in p.resolve().parents for e in skip)]
+    names = {p.name for p in sources}
+    frameworks = {notebook.notebook_framework(p, notebook.code_cells(p)) for p in sources if p.suffix == ".ipynb"}
     out = set()
     for q in rub.questions:
         spec = QUESTIONS.get(q.id)
         if spec is None or not spec.tf_files:
             continue
-        tf = tf_notebooks or any(found.get(f) and found[f].origin == "file" for f in spec.tf_files)
-        pt = pt_notebooks or any(found.get(f) and found[f].origin == "file" for f in spec.files)
+        tf = TENSORFLOW in frameworks or any(n in names for f in spec.tf_files for n in FILES[f].names)
+        pt = PYTORCH in frameworks or any(n in names for f in spec.files for n in FILES[f].names)
         if tf and not pt:
             out.add(q.id)
     return out

@@ -82,6 +82,15 @@ STYLE_WEIGHTINGS = ("course_weights", "balanced_weights")
 
 
 # ================================================================ fixture builder
+def tv_loss_2017_formula(img, tv_weight) -> np.float64:
+    """The TV loss as the 2017 notebook's formula prints it (float64): w_t * sum over c, i < H, j < W of
+    (x[i, j+1] - x[i, j])^2 + (x[i+1, j] - x[i, j])^2, i.e. both differences over the (H-1) x (W-1) corner
+    only.  The checks accept it as a second reading of the course's text (grader/checks/test_q4_style.py)."""
+    x = np.asarray(img, dtype=np.float64)
+    corner = x[:, :, :-1, :-1]
+    return np.float64(tv_weight * (np.sum((x[:, :, :-1, 1:] - corner) ** 2) + np.sum((x[:, :, 1:, :-1] - corner) ** 2)))
+
+
 def _scalar(t) -> float:
     return float(t.detach().reshape(()).item())
 
@@ -246,7 +255,8 @@ def _build(torch, tm, nv, st) -> list[Case]:
     for name, img, w in [("notebook", content, 2e-2), ("hidden-24x40", np.ascontiguousarray(rect), 5e-2),
                          ("hidden-noise", noise, 1.0)]:
         loss = st.tv_loss(torch.from_numpy(img), w)
-        add("tv_loss", name, {"img": img, "tv_weight": float(w)}, {"loss": np.float64(_scalar(loss))}, None, {},
+        add("tv_loss", name, {"img": img, "tv_weight": float(w)},
+            {"loss": np.float64(_scalar(loss)), "loss_2017_formula": tv_loss_2017_formula(img, w)}, None, {},
             f"image {img.shape}, weight {w:g}")
 
     # ------------------------------------------------------------ style transfer run

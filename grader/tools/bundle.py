@@ -42,6 +42,9 @@ FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 COMPRESSLEVEL = 9
 EXECUTABLES = {"setup.sh", "run_autograder", "precheck.py"}
 RUBRIC_FILE = "autograder_rubric"  # optional: the rubric run_autograder uses (env AUTOGRADER_RUBRIC at build time)
+# Only in a bundle whose rubric has the TensorFlow track (``tracks: [pytorch, tensorflow]``): setup.sh installs it
+# when it is there, so the other bundles cost nothing for it.
+TF_REQUIREMENTS = "requirements-tensorflow.txt"
 
 # ------------------------------------------------------------------ selection rules
 # Paths are git paths (posix, relative to the repository root); patterns are fnmatch patterns.
@@ -87,7 +90,9 @@ not guarantee full marks.
 
 Needs Python 3.10+ with numpy, h5py, pyyaml and pytest; the PyTorch questions
 (Q3 and later) also need torch and torchvision, and are skipped with a message
-when torch is not installed.  Your files are never modified.
+when torch is not installed.  If your course lets you do Q3/Q4 in TensorFlow and
+you did, those need TensorFlow instead (pip install tensorflow-cpu==2.20.0); they
+are skipped with a message when it is not installed.  Your files are never modified.
 """
 PRECHECK_EXTRA = {"PRECHECK_README.txt": PRECHECK_README}
 
@@ -220,10 +225,14 @@ def collect(kind: str, root: Path = ROOT, rubric: str | None = None) -> dict[str
     if kind == "gradescope" and rubric:
         from grader.engine import rubric as rubric_mod
         try:
-            rubric_mod.load(rubric)
+            rub = rubric_mod.load(rubric)
         except rubric_mod.RubricError as exc:
             raise BundleError(str(exc)) from None
         files[RUBRIC_FILE] = (f"{rubric}\n".encode(), False)
+        if "tensorflow" in rub.tracks:  # the TensorFlow track of Q3/Q4: setup.sh installs TensorFlow too
+            if TF_REQUIREMENTS not in tracked or not (root / TF_REQUIREMENTS).is_file():
+                raise BundleError(f"rubric {rubric} has the TensorFlow track, but {TF_REQUIREMENTS} is not tracked")
+            files[TF_REQUIREMENTS] = ((root / TF_REQUIREMENTS).read_bytes(), False)
     return files
 
 
@@ -380,6 +389,10 @@ def main(args) -> int:
         shown = built.path
     print(f"{shown}: {len(built.entries)} files, {total / 1024:.0f} kB unpacked, {built.size / 1024:.0f} kB zipped"
           f" (commit {_commit(files_root)}{', rubric ' + rubric if rubric else ''})")
+    if kind == "gradescope":
+        with_tf = any(name == TF_REQUIREMENTS for name, _ in built.entries)
+        print("tracks: PyTorch and TensorFlow (Q3/Q4); setup.sh also installs requirements-tensorflow.txt (about 1.35 "
+              "GB installed, 2 minutes)" if with_tf else "tracks: PyTorch only (TensorFlow is not installed)")
     print(f"sha256 {built.sha256}")
     if dirty:
         print(f"warning: built from uncommitted changes in {len(dirty)} tracked file(s) ({', '.join(dirty[:5])}"

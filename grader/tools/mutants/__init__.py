@@ -8,6 +8,14 @@ optionally, other tests of that same function that may lose points too
 to a copy of the reference and graded through the real CLI; a mutant
 *escapes* when a named test keeps full marks, and *leaks* when any test outside
 its function loses points: one bug, one deduction (DESIGN.md invariant 10).
+
+The TensorFlow track of Q3/Q4 has catalogues of its own (``q3_tensorflow.yaml``,
+``q4_tensorflow.yaml``): their patches apply to the TensorFlow solutions in
+``tests/tf_track/solutions/`` (``reference:``, a folder of the checkout: ``tf1`` holds the
+CS182 / CS231n 2017-2018 notebooks, TF 1.x; ``tf2`` CS231n 2020's ``.py`` files, TF 2), which
+are copied as they are (a student's folder) before ``file`` (a path inside that folder) is patched,
+and they are graded under a rubric with the TensorFlow track (``rubric:``, e.g. cs182_hw2_tf, whose
+names ``caught_by`` uses).  Without TensorFlow installed they are reported as skipped.
 """
 from __future__ import annotations
 
@@ -41,6 +49,12 @@ class Mutant:
     caught_by: list[str]
     description: str = ""
     function_tests: list[str] = field(default_factory=list)
+    reference: str = ""   # a folder of the checkout to patch instead of reference/ (the TensorFlow solutions)
+    rubric: str = ""      # the rubric it is graded under instead of the run's (one with the TensorFlow track)
+
+    @property
+    def tensorflow(self) -> bool:
+        return bool(self.reference)
 
     def allowed(self) -> set[str]:
         """The tests of the mutated function: those that must lose points, the others that may, and the
@@ -58,9 +72,10 @@ def load(catalogue: Path = CATALOGUE) -> list[Mutant]:
     out = []
     for path in sorted(catalogue.glob("q*.yaml")):
         for d in yaml.safe_load(path.read_text()) or []:
-            q = "Q" + path.stem[1:]
+            q = "Q" + path.stem[1:].split("_")[0]   # q3.yaml, q3_tensorflow.yaml -> Q3
             out.append(Mutant(d["name"], d.get("question", q), d["file"], d["find"], d["replace"],
-                              list(d["caught_by"]), d.get("description", ""), list(d.get("function_tests", []))))
+                              list(d["caught_by"]), d.get("description", ""), list(d.get("function_tests", [])),
+                              d.get("reference", ""), d.get("rubric", "")))
     names = [m.name for m in out]
     if len(set(names)) != len(names):
         raise ValueError("mutant names must be unique")
@@ -68,9 +83,16 @@ def load(catalogue: Path = CATALOGUE) -> list[Mutant]:
 
 
 def apply(m: Mutant, dest: Path, reference: Path = REFERENCE) -> Path:
-    """Copy reference/ to dest and patch it; raises ValueError if the patch does not apply exactly once."""
-    shutil.copytree(reference, dest)
-    target = dest / "deeplearning" / m.file
+    """Copy reference/ (or the mutant's own ``reference`` folder) to dest and patch it; raises ValueError if
+    the patch does not apply exactly once."""
+    if m.reference:
+        shutil.copytree(ROOT / m.reference, dest, ignore=shutil.ignore_patterns("__pycache__"))
+        target = dest / m.file
+    else:
+        shutil.copytree(reference, dest)
+        target = dest / "deeplearning" / m.file
+    if not target.is_file():
+        raise ValueError(f"mutant {m.name}: no file {m.file} to patch")
     src = target.read_text()
     n = src.count(m.find)
     if n != 1:
@@ -85,6 +107,7 @@ class Outcome:
     lost: dict[str, tuple] = field(default_factory=dict)  # test -> (score, max)
     error: str = ""
     seconds: float = 0.0
+    skipped: str = ""     # why it was not graded (TensorFlow mutants where TensorFlow is not installed)
 
     @property
     def escaped(self) -> list[str]:
@@ -98,11 +121,16 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return not self.error and not self.escaped and not self.leaked
+        return bool(self.skipped) or (not self.error and not self.escaped and not self.leaked)
 
 
 def run_one(m: Mutant, rubric: str, fixtures: Path | None = None) -> Outcome:
     t0 = time.time()
+    if m.tensorflow:
+        from grader.engine.tracks import tensorflow_installed
+        if not tensorflow_installed():
+            return Outcome(m, skipped="TensorFlow is not installed (pip install -r requirements-tensorflow.txt)")
+        rubric = m.rubric or rubric
     with tempfile.TemporaryDirectory(prefix=f"ag-mutant-{m.name}-") as tmp:
         try:
             sub = apply(m, Path(tmp) / "submission")
@@ -145,8 +173,10 @@ def report(outcomes: list[Outcome]) -> str:
     w = max([len(o.mutant.name) for o in outcomes] + [6])
     lines = [f"{'mutant':<{w}}  {'q':3}  {'status':8}  {'outside':7}  caught by / problem", "-" * (w + 70)]
     for o in outcomes:
-        outside = "-" if o.error else str(len(o.leaked))
-        if o.error:
+        outside = "-" if (o.error or o.skipped) else str(len(o.leaked))
+        if o.skipped:
+            status, detail = "skipped", o.skipped
+        elif o.error:
             status, detail = "ERROR", o.error
         elif o.escaped:
             status, detail = "ESCAPED", "not caught by " + ", ".join(o.escaped)
@@ -155,10 +185,12 @@ def report(outcomes: list[Outcome]) -> str:
         else:
             status, detail = "caught", ", ".join(sorted(o.lost))
         lines.append(f"{o.mutant.name:<{w}}  {o.mutant.question:3}  {status:8}  {outside:>7}  {detail}")
-    n_ok = sum(o.ok for o in outcomes)
+    n_ok = sum(o.ok and not o.skipped for o in outcomes)
+    n_run = sum(not o.skipped for o in outcomes)
     lines.append("-" * (w + 70))
-    lines.append(f"{n_ok}/{len(outcomes)} mutants caught on the tests of their own function, and only there "
-                 "(column 'outside': tests of other functions that lost points)")
+    lines.append(f"{n_ok}/{n_run} mutants caught on the tests of their own function, and only there "
+                 "(column 'outside': tests of other functions that lost points)"
+                 + (f"; {len(outcomes) - n_run} skipped" if n_run < len(outcomes) else ""))
     return "\n".join(lines)
 
 
