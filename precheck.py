@@ -91,7 +91,8 @@ def main(argv):
     if kernel_cells is None:
         return run.main(args)
     from grader.engine import precheck as engine
-    copy, kernel_notes, scratch = engine.with_kernel_cells(args.submission, kernel_cells)
+    files = engine.graded_files(args.rubric, args.questions.split(",") if args.questions else None)
+    copy, kernel_notes, scratch = engine.with_kernel_cells(args.submission, kernel_cells, files)
     try:
         args.submission = str(copy)
         code = run.main(args)

@@ -149,12 +149,13 @@ def rubric_problem(value: str) -> str | None:
         rubric_mod.load(value)
     except rubric_mod.RubricError as exc:
         if os.path.isfile(value):  # a file, but not a rubric: say what one is
-            return f"{exc} (not a rubric: {RUBRIC_IS})"
+            return f"{exc} (not a rubric: {_rubric_is(rubric_mod)})"
         return str(exc)
     except Exception as exc:  # a YAML file that is not a rubric at all (a list, a string...)
-        return f"not a rubric ({type(exc).__name__}: {exc}); {RUBRIC_IS}"
+        return f"not a rubric ({type(exc).__name__}: {exc}); {_rubric_is(rubric_mod)}"
     return None
 
 
-RUBRIC_IS = ("a rubric is a YAML mapping with name, total and questions, like grader/rubrics/cs182_hw2.yaml; or "
-             "pass a rubric's name: cs182_hw2 or cs231n_a3")
+def _rubric_is(rubric_mod) -> str:
+    return ("a rubric is a YAML mapping with name, total and questions, like grader/rubrics/cs182_hw2.yaml; or "
+            f"pass a rubric's name: {', '.join(rubric_mod.available())}")

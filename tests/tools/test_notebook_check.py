@@ -146,6 +146,7 @@ def test_check_grades_the_kernels_definitions(tmp_path, bundle):
 
     page, text = outputs(nb.cells[2])
     rows = html_rows(page)
+    assert TV in rows, text
     got, full = rows[TV][0].split("/")
     assert rows[TV] == (f"{full}/{full}", "pass", ""), rows
     assert all(mark == "pass" for _, mark, _ in rows.values()), rows    # the saved notebook's other functions
@@ -155,7 +156,7 @@ def test_check_grades_the_kernels_definitions(tmp_path, bundle):
     assert f"total: {total:g} / {total:g}" in text
     assert "<" not in text and "\x1b" not in text   # plain text: no markup, no colour codes
     assert "hidden test(s) also run on Gradescope" in text and "hidden test(s) also run on Gradescope" in page
-    assert "tv_loss checked as your notebook's kernel defines it now" in text
+    assert text.count("tv_loss checked as your notebook's kernel defines it now") == 1
 
     page, text = outputs(nb.cells[4])
     rows = html_rows(page)
@@ -185,7 +186,7 @@ def test_check_without_torch_skips_only_the_torch_questions(tmp_path, bundle):
     print(f"\nnotebook check of Q1 (Q4 skipped): {time.monotonic() - t0:.1f} s")
     page, text = outputs(nb.cells[1])
     rows = html_rows(page)
-    assert rows and all(t.startswith("Q1.") for t in rows), rows
+    assert rows and all(t.startswith("Q1.") for t in rows), text
     assert all(mark == "pass" for _, mark, _ in rows.values()), rows
     assert "Q4 skipped: these questions need PyTorch" in text and "Q4 skipped" in page
     assert "Q1 skipped" not in text
@@ -193,3 +194,50 @@ def test_check_without_torch_skips_only_the_torch_questions(tmp_path, bundle):
     q5 = nb.cells[3].outputs[0].text
     assert "Q5 is graded in the cs231n_a3 rubric, not in cs182_hw2: checked with cs231n_a3" in q5
     assert "Q5 skipped: these questions need PyTorch" in q5 and "total: 0 / 0" in q5
+
+
+def test_kernel_cells_go_where_the_grader_reads_them(tmp_path):
+    """The grader side of precheck.check (no kernel): with a saved notebook, the kernel's cells follow its
+    cells; without one, they make a notebook of their own; with the .py file present, that file is graded
+    and the student is told."""
+    from grader.engine import notebook
+    from grader.engine.precheck import KERNEL_NOTEBOOK, graded_files, with_kernel_cells
+    tv = function_source(REF_ST, "tv_loss")
+    kernel = tmp_path / "kernel.json"
+    kernel.write_text(json.dumps({"cells": ["import torch", tv], "defined": ["tv_loss"]}))
+    assert "style_transfer.py" in graded_files("cs182_hw2", ["Q4"]) and graded_files("cs182_hw2", ["Q1"]) == [
+        "rnn_layers.py", "classifiers/rnn.py"]
+
+    saved = tmp_path / "saved"
+    shutil.copytree(REFERENCE / "deeplearning", saved / "deeplearning")
+    (saved / "deeplearning" / "style_transfer.py").unlink()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("notes")] + [
+        nbformat.v4.new_code_cell(function_source(TPL_ST, n)) for n in ("content_loss", "tv_loss")]
+    nbformat.write(nb, saved / "StyleTransfer-PyTorch.ipynb")
+    copy, notes, scratch = with_kernel_cells(saved, kernel, graded_files("cs182_hw2", ["Q4"]))
+    cells = notebook.code_cells(copy / "StyleTransfer-PyTorch.ipynb")
+    assert cells[:2] == [function_source(TPL_ST, "content_loss"), function_source(TPL_ST, "tv_loss")]
+    assert cells[2:] == ["import torch", tv]                  # after the saved cells: the kernel's wins
+    assert notes == ["NOTE: tv_loss checked as your notebook's kernel defines it now (unsaved changes included), "
+                     "with the rest of StyleTransfer-PyTorch.ipynb."]
+    assert notebook.code_cells(saved / "StyleTransfer-PyTorch.ipynb") == cells[:2]   # the student's file untouched
+    shutil.rmtree(scratch)
+
+    copy, notes, scratch = with_kernel_cells(saved, kernel, graded_files("cs182_hw2", ["Q1"]))
+    assert notes == [] and len(notebook.code_cells(copy / "StyleTransfer-PyTorch.ipynb")) == 2   # Q1: not used
+    shutil.rmtree(scratch)
+
+    q4 = graded_files("cs182_hw2", ["Q4"])
+    (saved / "StyleTransfer-PyTorch.ipynb").unlink()
+    copy, notes, scratch = with_kernel_cells(saved, kernel, q4)
+    assert notebook.code_cells(copy / KERNEL_NOTEBOOK) == ["import torch", tv] and "your notebook" in notes[0]
+    shutil.rmtree(scratch)
+
+    shutil.copy(REF_ST, saved / "deeplearning" / "style_transfer.py")
+    copy, notes, scratch = with_kernel_cells(saved, kernel, q4)
+    assert notes == ["NOTE: your notebook's kernel defines tv_loss, but deeplearning/style_transfer.py is what is "
+                     "graded (as on Gradescope): put your changes into that file and save it."]
+    assert not any(copy.rglob("*.ipynb"))
+    shutil.rmtree(scratch)
+

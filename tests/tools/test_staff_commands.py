@@ -135,7 +135,7 @@ def test_wrong_options_are_refused(tmp_path, export):
     no_questions = tmp_path / "rubric.yaml"
     no_questions.write_text("name: mine\ntotal: 10\n")
     for cmd in (["grade", REFERENCE], ["batch", export, "--out", tmp_path / "o"]):
-        refused(run_cli(*cmd, "--rubric", "cs999"), "no rubric named 'cs999'", "cs182_hw2, cs231n_a3")
+        refused(run_cli(*cmd, "--rubric", "cs999"), "no rubric named 'cs999'", "use one of cs182_hw2")
         refused(run_cli(*cmd, "--rubric", as_list), "not a rubric", "a rubric is a YAML mapping")
         refused(run_cli(*cmd, "--rubric", no_questions), "not a rubric", "questions")
         refused(run_cli(*cmd, "-j", "0"), "-j/--jobs: expected at least 1 process, not 0")
