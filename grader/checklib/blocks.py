@@ -100,3 +100,16 @@ def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool 
         student.note(f"passes with a correct {', '.join(bad)}; fails with yours because {where} "
                      f"{'is' if len(bad) == 1 else 'are'} wrong")
         return result
+
+
+def callbacks_for(oracle_module, standins) -> dict:
+    """The channel requests a call may make: only those of the functions standing in (``PROVIDES`` of the
+    oracle module: function -> request names; a stood-in backward pass also needs its forward pass's).
+    The student's own functions can never ask the grader for anything else."""
+    provides = getattr(oracle_module, "PROVIDES", {})
+    names = set()
+    for fn in standins:
+        names |= set(provides.get(fn, (fn,)))
+        if fn.endswith("_backward"):
+            names |= set(provides.get(fn.replace("_backward", "_forward"), ()))
+    return {n: cb for n, cb in oracle_module.CALLBACKS.items() if n in names}

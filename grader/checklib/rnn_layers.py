@@ -114,7 +114,7 @@ def numeric_grad(student, staged_as, fn, args: list, wrt: int, douts: dict, h=1e
         from grader.questions import FILES
         batch = [[sorted(standins), FILES[staged_as].module, fn] + a for a in batch]
         res = student.helper("captioning", "call_named_with", batch=batch, pick=picks, discard=True,
-                             label=label or fn, callbacks=_oracle().CALLBACKS)
+                             label=label or fn, callbacks=_callbacks(standins))
     else:
         res = student.call(staged_as, fn, batch=batch, pick=picks, discard=True, label=label or fn)
     grad = np.empty(x.size)
@@ -185,6 +185,11 @@ def judged(student, fn: str, run):
     return blocks.judged(student, run, deps, available=_oracle() is not None, closure=_closure(fn))
 
 
+def _callbacks(standins):
+    from grader.checklib import blocks
+    return blocks.callbacks_for(_oracle(), standins)
+
+
 def _call(student, fn, args, standins, **opts):
     if not standins:
         return student.call(RNN_FILE, fn, *args, **opts)
@@ -192,7 +197,7 @@ def _call(student, fn, args, standins, **opts):
     student.require(RNN_FILE)
     student.resolve(RNN_FILE, fn)
     return student.helper("captioning", "call_named_with", sorted(standins), FILES[RNN_FILE].module, fn, *args,
-                          label=opts.pop("label", fn), callbacks=_oracle().CALLBACKS, **opts)
+                          label=opts.pop("label", fn), callbacks=_callbacks(standins), **opts)
 
 
 def check_forward(student, fn: str, case):

@@ -48,7 +48,7 @@ def _helper(student, fn, *args, label, standins=()):
     f, helpers = file_of(student), ("tf_style" if is_tf(student) else "style")
     if standins:
         return student.helper(helpers, fn, FILES[f].module, *args, list(standins), label=label, needs=f,
-                              callbacks=oracle_style.CALLBACKS).value
+                              callbacks=blocks.callbacks_for(oracle_style, standins)).value
     return student.helper(helpers, fn, FILES[f].module, *args, label=label, needs=f).value
 
 # Tolerances (float32 on the CPU, as the course).  Error measure:

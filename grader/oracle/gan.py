@@ -182,3 +182,6 @@ def cb_optimizer_step(sb, handle, params, grads):
 CALLBACKS = {"net_forward": cb_net_forward, "net_backward": cb_net_backward,
              "discriminator_loss": cb_discriminator_loss, "generator_loss": cb_generator_loss,
              "optimizer_new": cb_optimizer_new, "optimizer_step": cb_optimizer_step}
+PROVIDES = {"discriminator": ("net_forward", "net_backward"), "generator": ("net_forward", "net_backward"),
+            "discriminator_loss": ("discriminator_loss",), "generator_loss": ("generator_loss",),
+            "get_optimizer": ("optimizer_new", "optimizer_step")}

@@ -250,3 +250,6 @@ def cb_temporal_softmax_loss(sb, x, y, mask, verbose=False):
 
 
 CALLBACKS = {name[3:]: fn for name, fn in dict(globals()).items() if name.startswith("cb_")}
+# function standing in -> the requests its stand-in makes (a forward pass's stand-in for a sequence also
+# answers for its steps)
+PROVIDES = {n: (n,) for n in CALLBACKS}

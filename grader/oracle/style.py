@@ -98,3 +98,5 @@ def cb_tv_loss(sb, img, weight):
 
 CALLBACKS = {"gram": cb_gram, "gram_backward": cb_gram_backward, "content_loss": cb_content_loss,
              "style_loss": cb_style_loss, "tv_loss": cb_tv_loss}
+PROVIDES = {"gram_matrix": ("gram", "gram_backward"), "content_loss": ("content_loss",),
+            "style_loss": ("style_loss",), "tv_loss": ("tv_loss",)}

@@ -370,3 +370,67 @@ def test_a_full_disk_while_writing_results_leaves_a_valid_results_json(tmp_path)
         assert validate(res) == []
     finally:
         subprocess.run(["umount", str(mnt)])
+
+
+# ------------------------------------------------------------------ the channel to correct building blocks
+def test_model_code_that_abuses_the_building_block_channel_gains_nothing(tmp_path):
+    """A buggy rnn_backward that asks the grader's channel for the right answer, and a CaptioningRNN.loss
+    that floods the channel, sends it a huge array and replays a cache handle kept from an earlier check:
+    rnn_backward still loses its points, nothing else does (the model is judged with a correct
+    rnn_backward, as one bug, one deduction wants), and nothing breaks."""
+    sub = tmp_path / "abuse"
+    shutil.copytree(REFERENCE, sub, ignore=shutil.ignore_patterns("__pycache__"))
+    layers = sub / "deeplearning" / "rnn_layers.py"
+    src = layers.read_text()
+    bug = "        dWh += dWh_t\n        db += db_t\n    dh0 = carry\n"
+    assert src.count(bug) == 1
+    layers.write_text(src.replace(bug, "        dWh = dWh_t\n        db += db_t\n    dh0 = carry\n") + '''
+
+_buggy_rnn_backward = rnn_backward
+
+
+def rnn_backward(dh, cache):
+    try:
+        from grader.inworker import channel
+        return tuple(channel.call("rnn_backward", dh, cache))
+    except Exception:
+        return _buggy_rnn_backward(dh, cache)
+''')
+    model = sub / "deeplearning" / "classifiers" / "rnn.py"
+    model.write_text(model.read_text() + '''
+
+_KEPT = []
+_honest_loss = CaptioningRNN.loss
+
+
+def _abusive_loss(self, features, captions):
+    if len(_KEPT) > 2:  # once per worker is enough to show each attack; the rest of the time, honest
+        return _honest_loss(self, features, captions)
+    _KEPT.append(None)
+    try:
+        from grader.inworker import channel
+        from grader.sandbox.protocol import Handle
+        for args in ((np.zeros(5_000_000),), (Handle(1),), tuple(k for k in _KEPT[3:4] if k)):
+            try:
+                _KEPT.append(channel.call("rnn_forward", *args))
+            except Exception:
+                pass
+        for _ in range(60_000):
+            try:
+                channel.call("word_embedding_forward", np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1)))
+            except Exception:
+                break
+    except Exception:
+        pass
+    return _honest_loss(self, features, captions)
+
+
+CaptioningRNN.loss = _abusive_loss
+''')
+    t0 = time.time()
+    g = grade(sub, questions="Q1", timeout=600)
+    assert time.time() - t0 < 300
+    lost = g.lost()
+    assert "Q1.4 rnn_backward" in lost, "the channel answered the student's own rnn_backward"
+    assert set(lost) <= {"Q1.4 rnn_backward", "Q1.4h rnn_backward (hidden cases)"}, sorted(lost)
+    assert "INTERNAL" not in g.proc.stderr
