@@ -267,8 +267,12 @@ def main(args) -> int:
         print(f"python -m grader {args.command}: {exc}", file=sys.stderr)
         return 2
     submission = Path(args.submission)
-    if not checking and not (submission.is_dir() or submission.is_file()):
+    try:
+        usable = submission.is_dir() or submission.is_file()
         what = "does not exist" if not os.path.lexists(submission) else "is neither a folder nor a file"
+    except OSError as exc:
+        usable, what = False, f"cannot be read ({exc.strerror or exc})"
+    if not checking and not usable:
         print(f"python -m grader {args.command}: {submission} {what}; pass the submission's folder or its .zip "
               "(e.g. examples/buggy_submission)", file=sys.stderr)
         return 2

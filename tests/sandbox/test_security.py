@@ -434,3 +434,77 @@ CaptioningRNN.loss = _abusive_loss
     assert "Q1.4 rnn_backward" in lost, "the channel answered the student's own rnn_backward"
     assert set(lost) <= {"Q1.4 rnn_backward", "Q1.4h rnn_backward (hidden cases)"}, sorted(lost)
     assert "INTERNAL" not in g.proc.stderr
+
+
+# ------------------------------------------------------------------ 9. a normal user's run (a TA's laptop, a pre-check)
+@pytest.fixture(scope="module")
+def user_python(tmp_path_factory):
+    """A Python the unprivileged user ``nobody`` can run, with this venv's packages: a venv of the system
+    python3 (this venv's base lives in root's home, which nobody cannot read)."""
+    import sys
+    if os.getuid() != 0:
+        pytest.skip("needs root to run the grader as another user")
+    sys_py = shutil.which("python3", path="/usr/bin:/bin:/usr/local/bin")
+    want = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if not sys_py or subprocess.run([sys_py, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                    capture_output=True, text=True).stdout.strip() != want:
+        pytest.skip(f"no system python{want} to make a venv the user nobody can read")
+    base = Path(tempfile.mkdtemp(prefix="ag-userpy-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    subprocess.run([sys_py, "-m", "venv", "--without-pip", str(base / "venv")], check=True)
+    site = next(Path(sys.prefix).glob("lib/python3*/site-packages"))
+    sp = next((base / "venv" / "lib").glob("python3*/site-packages"))
+    (sp / "grader_venv_packages.pth").write_text(f"{site}\n")
+    for p in [base, *base.rglob("*")]:
+        if not p.is_symlink():
+            p.chmod(p.stat().st_mode | 0o055)
+    py = base / "venv" / "bin" / "python"
+    if subprocess.run(["runuser", "-u", "nobody", "--", str(py), "-c", "import numpy, torch, h5py, yaml, pytest"],
+                      capture_output=True).returncode != 0:
+        pytest.skip("the user nobody cannot import this venv's packages")
+    yield py
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@needs_landlock
+def test_a_normal_users_run_is_confined_too(tmp_path, user_python):
+    """As an unprivileged user (no user switch possible), Landlock alone keeps the submission from the
+    fixtures and the reference, and the run's sweep from leaving its daemon behind."""
+    body = f"""
+import os, time
+for p in {[str(FIXTURES / "hidden.h5"), str(REFERENCE / "deeplearning" / "rnn_layers.py")]!r}:
+    try:
+        open(p, "rb").read(1)
+        print("READ", p)
+    except OSError:
+        print("denied", p)
+if not globals().get("_spawned"):
+    globals()["_spawned"] = True
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.write(w, str(os.getpid()).encode())
+            while True:
+                time.sleep(0.2)
+        os._exit(0)
+    print("DAEMON", os.read(r, 32).decode())
+"""
+    out = Path(tempfile.mkdtemp(prefix="ag-userrun-", dir="/tmp"))  # tmp_path is private to root
+    sub = hostile(out, _wrap_step_forward(body))
+    for p in [out, *out.rglob("*")]:
+        p.chmod(p.stat().st_mode | 0o077 if p.is_dir() else p.stat().st_mode | 0o044)
+    try:
+        proc = subprocess.run(["runuser", "-u", "nobody", "--", str(user_python), "-m", "grader", "grade", str(sub),
+                               "--questions", "Q1", "--results", str(out / "r.json"), "--quiet"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        res = json.loads((out / "r.json").read_text())
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    text = next(t["output"] for t in res["tests"] if t["name"] == "Q1.1 rnn_step_forward")
+    assert "READ" not in text and text.count("denied") >= 2, text
+    pid = int(text.split("DAEMON ", 1)[1].split()[0])
+    time.sleep(0.5)
+    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+    assert "NOT ISOLATED" not in res["output"]
