@@ -368,3 +368,49 @@ def seed004_cells(notebook: str) -> list[str]:
     """The code cells of ``notebook`` (a key of SEED004_NOTEBOOKS) in seed 004, repaired as the
     module docstring describes; each cell's source compiles."""
     return list(_seed004_cells(seed_text("004"), notebook))
+
+
+# ------------------------------------------------------------------ seed 002 (TensorFlow, CS231n 2017)
+def _fences_by_heading(text: str) -> dict[str, list[str]]:
+    """``#####`` heading -> the ```python fences under it (until the next heading of any level)."""
+    out: dict[str, list[str]] = {}
+    heading = None
+    for part in re.split(r"^(#{2,5} .*)$", text, flags=re.M):
+        if re.match(r"#{2,5} ", part):
+            heading = part.lstrip("#").strip()
+            continue
+        if heading is not None:
+            out.setdefault(heading, []).extend(
+                re.findall(r"^```\s*python[ \t]*\n(.*?)^```", part, flags=re.S | re.M))
+    return out
+
+
+def seed002_tensorflow() -> dict[str, str]:
+    """Seed 002's TensorFlow code of Q3/Q4 (CS231n 2017's TensorFlow 1.x notebooks, as a student's blog
+    post quotes it): function name -> the student's lines, tabs turned into 4 spaces (the post's
+    rendering).  ``create_class_visualization`` maps to the two TODO blocks of that function, joined
+    by a line ``# --- step ---`` (the graph before the loop, then the ``sess.run`` step)."""
+    fences = _fences_by_heading(seed_text("002"))
+
+    def one(heading: str, must: str) -> str:
+        hits = [f for f in fences.get(heading, []) if must in f]
+        assert len(hits) == 1, f"seed 002: no single fence with {must!r} under {heading!r}"
+        return hits[0].replace("\t", "    ").rstrip() + "\n"
+
+    cv = one("Class visualization", "for t in range(num_iterations)").splitlines()
+    ends = [i for i, line in enumerate(cv) if "END OF YOUR CODE" in line]
+    graph_start = next(i for i, line in enumerate(cv) if line.startswith("grad = None")) + 1
+    graph = [line for line in cv[graph_start:ends[0] - 1] if line.strip()]
+    careful = next(i for i, line in enumerate(cv) if "Be very careful about the signs" in line)
+    step = [line.strip() for line in cv[careful + 2:ends[1] - 1] if line.strip()]
+    style = [f for f in fences.get("Style loss", [])]
+    assert len(style) == 2, "seed 002: the style-loss section should hold gram_matrix's and style_loss's code"
+    return {
+        "compute_saliency_maps": one("Saliency Maps", "tf.gradients"),
+        "make_fooling_image": one("Fooling Images", "X_fooling"),
+        "create_class_visualization": "\n".join(graph) + "\n# --- step ---\n" + "\n".join(step) + "\n",
+        "content_loss": one("Content loss", "content_weight"),
+        "gram_matrix": style[0].replace("\t", "    ").rstrip() + "\n",
+        "style_loss": style[1].replace("\t", "    ").rstrip() + "\n",
+        "tv_loss": one("Total-variation regularization", "tv_weight"),
+    }

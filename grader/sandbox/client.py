@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -396,6 +397,8 @@ class Sandbox:
             self.kill_child()
             raise WorkerCrashed(f"{label} sent back malformed data (a reply without a valid status)")
         out = text("output", OUTPUT_LIMIT)
+        if out and self.kind == TENSORFLOW:
+            out = _TF_INFO_LOG.sub("", out)  # TensorFlow's own C++ info lines are not the student's output
         if out and self._captured is not None:
             self._captured.append(out)
         if not ok:
@@ -452,6 +455,12 @@ class Sandbox:
         h = head.get("handle")
         return CallResult(value, Ref(h) if isinstance(h, int) else None)
 
+
+# What TensorFlow's C++ runtime prints at INFO level (absl logging, which TF_CPP_MIN_LOG_LEVEL does not reach in
+# TF 2.20: "I0000 00:00:1796145368.271078   15382 mlir_graph_optimization_pass.cc:437] MLIR V1 optimization
+# pass is not enabled"), and absl's notice before its first line.
+_TF_INFO_LOG = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+                          r"|I\d{4} \d\d:\d\d:\d\d?[\d.]*\s+\d+ [\w./+-]+:\d+\] [^\n]*)\n?", re.M)
 
 _OOM_TEXTS = ("can't allocate memory", "not enough memory", "could not create a primitive", "bad_alloc",
               "Cannot allocate memory", "out of memory", "failed to map segment")
