@@ -105,7 +105,7 @@ def cb_net_forward(sb, kind, x, *params):
 
 def cb_net_backward(sb, handle, dout):
     """(d input, [d params]) for d output = dout."""
-    got = sb.held(handle)
+    got = sb.held(handle, release=True)
     if not (isinstance(got, tuple) and got and got[0] == "net"):
         raise ValueError("not a network's handle")
     _, kind, params, acts, out = got

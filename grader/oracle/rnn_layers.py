@@ -112,15 +112,15 @@ def cb_rnn_step_forward(sb, x, prev_h, Wx, Wh, b):
     return _like(h, x, Wx), sb.keep(("rnn_step", cache))
 
 
-def _held(sb, handle, kind):
-    got = sb.held(handle)
+def _held(sb, handle, kind, release=False):
+    got = sb.held(handle, release)
     if not (isinstance(got, tuple) and got and got[0] == kind):
         raise ValueError(f"this cache does not come from {kind.replace('_', ' ')} forward")
     return got[1]
 
 
 def cb_rnn_step_backward(sb, dnext_h, handle):
-    cache = _held(sb, handle, "rnn_step")
+    cache = _held(sb, handle, "rnn_step", release=True)
     return tuple(_like(g, dnext_h) for g in rnn_step_back(dnext_h, cache))
 
 
@@ -145,7 +145,7 @@ def cb_rnn_forward(sb, x, h0, Wx, Wh, b):
 def _step_handles(sb, cache, kind):
     if not isinstance(cache, list) or not cache:
         raise ValueError("the cache must be the list of per-step caches the forward pass returned")
-    return [_held(sb, c, kind) for c in cache]
+    return [_held(sb, c, kind, release=True) for c in cache]
 
 
 def cb_rnn_backward(sb, dh, cache):
@@ -169,7 +169,7 @@ def cb_lstm_step_forward(sb, x, prev_h, prev_c, Wx, Wh, b):
 
 
 def cb_lstm_step_backward(sb, dnext_h, dnext_c, handle):
-    cache = _held(sb, handle, "lstm_step")
+    cache = _held(sb, handle, "lstm_step", release=True)
     return tuple(_like(g, dnext_h) for g in lstm_step_back(dnext_h, dnext_c, cache))
 
 
@@ -209,7 +209,7 @@ def cb_word_embedding_forward(sb, x, W):
 
 
 def cb_word_embedding_backward(sb, dout, handle):
-    x, shape = _held(sb, handle, "word_embedding")
+    x, shape = _held(sb, handle, "word_embedding", release=True)
     dout = _f(dout, 3, "dout")
     if dout.shape[:2] != x.shape or dout.shape[2] != shape[1]:
         raise ValueError(f"dout of shape {dout.shape} for words {x.shape} and W {shape}")
@@ -226,7 +226,7 @@ def cb_temporal_affine_forward(sb, x, w, b):
 
 
 def cb_temporal_affine_backward(sb, dout, handle):
-    x, w = _held(sb, handle, "temporal_affine")
+    x, w = _held(sb, handle, "temporal_affine", release=True)
     dout = _f(dout, 3, "dout")
     if dout.shape != x.shape[:2] + (w.shape[1],):
         raise ValueError(f"dout of shape {dout.shape} for an output of shape {x.shape[:2] + (w.shape[1],)}")

@@ -60,6 +60,10 @@ DEFAULT_LIMITS = {
     "cpu_s": 600,                 # a backstop per child; each call has its own CPU limit
 }
 
+# Set by a warm grader process (grader/engine/warm.py) that imported numpy and torch once: its runs fork
+# their zygotes from it instead of starting fresh interpreters.
+FORK_ZYGOTES = False
+
 _BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
          "from grader.sandbox.worker import zygote_main; zygote_main(sys.argv[2:])")
 
@@ -166,10 +170,17 @@ class Sandbox:
         procs.become_subreaper()
         self._work_root = Path(tempfile.mkdtemp(prefix="ag-work-"))
         os.chmod(self._work_root, 0o711)  # ours; the sandbox user may only enter its own child folders
+        # A warm process (python -m grader batch) forks its zygotes instead of starting interpreters, all of
+        # them now: later the run's checks (and the grader's own solution code) are loaded into this process,
+        # and nothing of them may reach a worker; a zygote that has to be restarted then starts afresh.
+        self._fork_zygotes = FORK_ZYGOTES
         if self.torch:
             self._zygote(True)  # start importing torch now, in the background
         if self.tensorflow:
             self._zygote(TENSORFLOW)  # and tensorflow, in a process of its own
+        if self._fork_zygotes and self.inworker.get(False):
+            self._zygote(False)
+        self._fork_zygotes = False
 
     @property
     def torch_mode(self) -> bool:
@@ -195,7 +206,8 @@ class Sandbox:
                 # it a child aborts on its first op
                 cfg["readable"] = cfg["readable"] + ["/dev/urandom"]
             # TensorFlow's C++ logging goes to the zygote's stderr before any Python runs: quiet it there
-            z = self._zygotes[kind] = _Zygote(cfg, self.threads, {"TF_CPP_MIN_LOG_LEVEL": "2"} if tf else None)
+            z = self._zygotes[kind] = _Zygote(cfg, self.threads, {"TF_CPP_MIN_LOG_LEVEL": "2"} if tf else None,
+                                              fork=self._fork_zygotes and not tf)
         return z
 
     def use_torch(self, flag: bool) -> None:
@@ -310,11 +322,13 @@ class Sandbox:
         self._handles[h.key] = value
         return h
 
-    def held(self, handle) -> object:
+    def held(self, handle, release: bool = False) -> object:
+        """What ``keep`` gave ``handle`` for; ``release``: forget it now (a cache a backward pass consumed:
+        a training run would otherwise keep every step's cache until the check ends)."""
         if not isinstance(handle, Handle) or handle.key not in self._handles:
             raise ValueError("the cache passed in is not one of this check's (a cache is valid only during "
-                             "the check that made it)")
-        return self._handles[handle.key]
+                             "the check that made it, and a backward pass uses it once)")
+        return self._handles.pop(handle.key) if release else self._handles[handle.key]
 
     def end_check(self):
         """The check is over: handles of correct building blocks are forgotten."""
@@ -498,9 +512,15 @@ class _Zygote:
     explicit path to the grader's package: nothing the sandbox user can write is ever imported by it,
     even when it runs as root before dropping privileges."""
 
-    def __init__(self, cfg: dict, threads: int, extra_env: dict | None = None):
+    def __init__(self, cfg: dict, threads: int, extra_env: dict | None = None, fork: bool = False):
         self._log = tempfile.TemporaryFile()
         ours, theirs = socket.socketpair()
+        if fork:  # a warm grader: this process already imported what the zygote needs (see FORK_ZYGOTES)
+            self.proc = _Forked(lambda: _zygote_child(cfg, theirs.fileno(), self._log.fileno()))
+            theirs.close()
+            self.ctl = ours
+            self.ready = False
+            return
         env = {k: v for k, v in os.environ.items()
                if k in ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES")}
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
@@ -557,6 +577,50 @@ class _Zygote:
         self.proc.kill()
         self.proc.wait()
         self.ctl.close()
+
+
+def _zygote_child(cfg: dict, ctl_fd: int, log_fd: int) -> None:
+    from grader.sandbox import worker
+    try:
+        worker.forked_zygote(cfg, ctl_fd, log_fd)
+    finally:
+        os._exit(0)
+
+
+class _Forked:
+    """A forked process with the part of ``subprocess.Popen``'s interface the sandbox uses."""
+
+    def __init__(self, target):
+        self.returncode = None
+        self.pid = os.fork()
+        if self.pid == 0:
+            target()
+            os._exit(0)
+
+    def poll(self):
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid, status = self.pid, 0
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def wait(self, timeout=None):
+        if self.returncode is None:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+                self.returncode = os.waitstatus_to_exitcode(status)
+            except ChildProcessError:
+                self.returncode = 0
+        return self.returncode
 
 
 class _CallReader:

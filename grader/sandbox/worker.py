@@ -295,9 +295,36 @@ def zygote_main(argv=None):
     ap.add_argument("--control-fd", type=int, required=True)
     ap.add_argument("--config", required=True, help="JSON (see grader/sandbox/client.py, _Zygote)")
     args = ap.parse_args(argv)
-    cfg = json.loads(args.config)
-    ctl = socket.socket(fileno=args.control_fd)
+    serve_zygote(json.loads(args.config), socket.socket(fileno=args.control_fd))
 
+
+# Grader modules a worker keeps: its own machinery, the in-worker helpers, course data.
+WORKER_MODULES = ("grader", "grader.sandbox", "grader.sandbox.worker", "grader.sandbox.protocol",
+                  "grader.sandbox.confine", "grader.inworker", "grader.course")
+
+
+def forked_zygote(cfg: dict, ctl_fd: int, log_fd: int) -> None:
+    """A zygote forked from a warm grader process (``python -m grader batch``) instead of started afresh.
+
+    The warm process imported numpy and torch but never ran student code, fixtures or solution code
+    (grader/sandbox/client.py forks zygotes before a run's checks are imported); what it holds of the
+    grader beyond the worker's own modules is dropped here before anything else happens."""
+    os.setsid()
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.closerange(3, ctl_fd)
+    os.closerange(ctl_fd + 1, 1024)
+    for name in [n for n in sys.modules if n == "grader" or n.startswith("grader.")]:
+        if not (name in WORKER_MODULES or name.startswith(("grader.inworker.", "grader.course."))):
+            del sys.modules[name]
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    os.chdir("/")
+    serve_zygote(cfg, socket.socket(fileno=ctl_fd))
+
+
+def serve_zygote(cfg: dict, ctl: socket.socket) -> None:
+    """Import what the children share, drop privileges, seal the grader, then fork a child per request."""
     if cfg.get("torch"):
         import torch  # (heavy imports, once per grading run; torchvision only if the staged code imports it)
         torch.backends.cuda.matmul.allow_tf32 = False  # the same arithmetic on every GPU as on the CPU
