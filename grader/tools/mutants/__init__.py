@@ -124,7 +124,7 @@ class Outcome:
         return bool(self.skipped) or (not self.error and not self.escaped and not self.leaked)
 
 
-def run_one(m: Mutant, rubric: str, fixtures: Path | None = None) -> Outcome:
+def run_one(m: Mutant, rubric: str, fixtures: Path | None = None, warm=None) -> Outcome:
     t0 = time.time()
     if m.tensorflow:
         from grader.engine.tracks import tensorflow_installed
@@ -138,14 +138,19 @@ def run_one(m: Mutant, rubric: str, fixtures: Path | None = None) -> Outcome:
             return Outcome(m, error=str(exc))
         qs = ",".join(sorted(set(FILE_QUESTIONS.get(m.file, (m.question,))) | {m.question}))
         out = Path(tmp) / "results.json"
-        cmd = [sys.executable, "-m", "grader", "grade", str(sub), "--rubric", rubric, "--questions", qs,
-               "--results", str(out), "--quiet"]
+        argv = ["grade", str(sub), "--rubric", rubric, "--questions", qs, "--results", str(out), "--quiet"]
         if fixtures:
-            cmd += ["--fixtures", str(fixtures)]
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0 or not out.exists():
-            return Outcome(m, error=f"grading failed (exit {proc.returncode}): {proc.stderr[-500:]}",
-                           seconds=time.time() - t0)
+            argv += ["--fixtures", str(fixtures)]
+        if warm is not None:  # a warm grader: the same CLI, without a new interpreter and torch import each time
+            log = Path(tmp) / "grade.log"
+            rc, _ = warm.grade(argv, log, timeout=600)
+            stderr = log.read_text(errors="replace") if log.exists() else ""
+        else:
+            proc = subprocess.run([sys.executable, "-m", "grader", *argv], cwd=ROOT, capture_output=True,
+                                  text=True, timeout=600)
+            rc, stderr = proc.returncode, proc.stderr
+        if rc != 0 or not out.exists():
+            return Outcome(m, error=f"grading failed (exit {rc}): {stderr[-500:]}", seconds=time.time() - t0)
         res = json.loads(out.read_text())
     lost = {t["name"]: (t["score"], t["max_score"]) for t in res["tests"] if t["score"] < t["max_score"]}
     known = {t["name"] for t in res["tests"]}
@@ -158,13 +163,35 @@ def run_one(m: Mutant, rubric: str, fixtures: Path | None = None) -> Outcome:
 
 def run(mutants: list[Mutant], rubric: str = "cs231n_a3", jobs: int = 2, fixtures: Path | None = None,
         progress=None) -> list[Outcome]:
-    with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futs = {pool.submit(run_one, m, rubric, fixtures): m for m in mutants}
-        outcomes = []
-        for f in cf.as_completed(futs):
-            outcomes.append(f.result())
-            if progress:
-                progress(outcomes[-1])
+    """Grade every mutant, ``jobs`` at a time, each slot through a warm grader of its own."""
+    import queue
+
+    from grader.engine.warm import WarmGrader
+    jobs = max(1, min(jobs, len(mutants)))
+    warm: queue.Queue = queue.Queue()
+
+    def one(m):
+        w = warm.get()
+        try:
+            return run_one(m, rubric, fixtures, w)
+        finally:
+            warm.put(w)
+
+    slots = []
+    try:
+        with cf.ThreadPoolExecutor(max_workers=jobs) as pool:
+            slots = list(pool.map(lambda _: WarmGrader(), range(jobs)))
+            for w in slots:
+                warm.put(w)
+            futs = {pool.submit(one, m): m for m in mutants}
+            outcomes = []
+            for f in cf.as_completed(futs):
+                outcomes.append(f.result())
+                if progress:
+                    progress(outcomes[-1])
+    finally:
+        for w in slots:
+            w.close()
     order = {m.name: i for i, m in enumerate(mutants)}
     return sorted(outcomes, key=lambda o: order[o.mutant.name])
 
