@@ -133,6 +133,11 @@ def validate(results: dict) -> list[str]:
     return problems
 
 
+def shown(x: float) -> str:
+    """A score as people read it: at most 2 decimals (0.83/2.5, never 0.8333/2.5); results.json keeps it exact."""
+    return f"{round(float(x), 2):g}"
+
+
 def table(results: dict, width: int = 100) -> str:
     rows = []
     for t in results["tests"]:
@@ -141,7 +146,7 @@ def table(results: dict, width: int = 100) -> str:
             fails = [ln for ln in t["output"].splitlines() if ln.startswith("FAIL ")]
             reason = fails[0][5:] if fails else t["output"].splitlines()[0] if t["output"] else ""
         mark = "pass" if t["status"] == "passed" else "FAIL"
-        rows.append((t["number"], t["name"], f"{t['score']:g}/{t['max_score']:g}", mark, reason))
+        rows.append((t["number"], t["name"], f"{shown(t['score'])}/{shown(t['max_score'])}", mark, reason))
     w_num = max([len(r[0]) for r in rows] + [3])
     w_name = min(max([len(r[1]) for r in rows] + [4]), 48)
     lines = [f"{'#':<{w_num}}  {'test':<{w_name}}  {'score':>9}  {'':4}  reason", "-" * width]
@@ -150,5 +155,5 @@ def table(results: dict, width: int = 100) -> str:
         lines.append(line if len(line) <= width * 2 else line[: width * 2 - 3] + "...")
     total = sum(t["max_score"] for t in results["tests"])
     lines.append("-" * width)
-    lines.append(f"total: {results['score']:g} / {total:g}")
+    lines.append(f"total: {shown(results['score'])} / {shown(total)}")
     return "\n".join(lines)

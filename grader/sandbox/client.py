@@ -45,8 +45,9 @@ from grader.sandbox.protocol import Handle, Ref
 
 ZYGOTE_START_TIMEOUT = 180.0  # torch import on a slow, shared CPU (measured 5-6 s here, ~20 s at 0.5 vCPU)
 # Wall-clock bound of a call, as a multiple of its CPU-second limit: a correct submission on half a vCPU,
-# or on a laptop busy with other work, gets its CPU seconds; a submission that sleeps does not wait forever.
-WALL_PER_CPU_SECOND = 4.0
+# or on a machine so loaded that it gets a tenth of a core, still gets its CPU seconds; a submission that
+# sleeps does not wait forever (and the run's own budget bounds them all).
+WALL_PER_CPU_SECOND = 10.0
 POLL_S = 0.1                  # how often a waiting call looks at the child's CPU time
 OUTPUT_LIMIT = 8000           # characters of a child's output accepted per reply
 MEMORY_MARGIN = 32 * 1024**2  # left to the grader's own growth when a child's budget comes from the container
