@@ -131,6 +131,24 @@ def load(name_or_path: str) -> Rubric:
         raise RubricError(f"{p}: {exc}") from None
 
 
+def _read(p: Path, depth: int = 0) -> dict:
+    """The rubric's YAML, with ``extends: NAME`` resolved (the named rubric's keys, replaced by this file's)."""
+    d = yaml.safe_load(p.read_text())
+    if not isinstance(d, dict) or "extends" not in d:
+        return d
+    if depth > 4:
+        raise RubricError(f"{p}: `extends` nests too deep")
+    base_name = str(d["extends"])
+    base = Path(base_name)
+    if not (base.suffix in (".yaml", ".yml") and base.exists()):
+        base = (p.parent / base_name) if (p.parent / base_name).suffix in (".yaml", ".yml") else RUBRICS / f"{base_name}.yaml"
+    if not base.exists():
+        raise RubricError(f"{p}: extends {base_name!r}, which is not a rubric (use one of {', '.join(available())})")
+    merged = dict(_read(base, depth + 1) or {})
+    merged.update({k: v for k, v in d.items() if k != "extends"})
+    return merged
+
+
 def _parse(d: dict, path: str) -> Rubric:
     defaults = d.get("defaults", {})
     questions = []
