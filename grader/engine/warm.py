@@ -62,25 +62,35 @@ class WarmGrader:
             data += chunk
         return json.loads(data)
 
-    def grade(self, argv: list[str], log: Path, timeout: float | None = None) -> tuple[int, float]:
+    def grade(self, argv: list[str], log: Path, timeout: float | None = None, stopped=lambda: False,
+              poll: float = 0.2) -> tuple[int | None, bool]:
         """Run the CLI with ``argv`` in a fresh fork; its output goes to ``log``.  Returns (exit status,
-        seconds); on ``timeout`` the run and everything it started is killed (status -9)."""
-        t0 = time.monotonic()
+        or None when it was killed at ``timeout``; whether it was stopped because ``stopped()`` became
+        true).  A run that is killed is killed with everything it started."""
         self.sock.sendall(json.dumps({"argv": [str(a) for a in argv], "log": str(Path(log).resolve()),
                                       "cwd": os.getcwd()}).encode() + b"\n")
         self.child = self._line()["pid"]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        killed, was_stopped = False, False
         try:
-            if timeout is not None:
-                self.sock.settimeout(timeout)
-            rc = self._line()["rc"]
-        except (socket.timeout, TimeoutError):
-            procs.kill_tree(self.child, grace=5.0, first=signal.SIGINT)
-            self.sock.settimeout(None)
-            rc = self._line()["rc"]
+            self.sock.settimeout(poll)
+            while True:
+                try:
+                    rc = self._line()["rc"]
+                    break
+                except (socket.timeout, TimeoutError):
+                    if killed:
+                        continue
+                    if stopped():
+                        procs.kill_tree(self.child, grace=1.0, first=signal.SIGINT)
+                        killed, was_stopped = True, True
+                    elif deadline is not None and time.monotonic() > deadline:
+                        procs.kill_tree(self.child)
+                        killed = True
         finally:
             self.sock.settimeout(None)
             self.child = None
-        return rc, time.monotonic() - t0
+        return (None if killed and not was_stopped else rc), was_stopped
 
     def close(self):
         if self.child:

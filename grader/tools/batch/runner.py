@@ -139,6 +139,12 @@ class Runner:
         self.other_code: list[str] = []   # skipped by --resume although graded by other grader code
         self.stopping = threading.Event()
         self.env = grading_env()
+        # one warm grader per grading thread: torch and the engine are imported once per slot, not once per
+        # submission (grader/engine/warm.py); AUTOGRADER_BATCH_COLD=1 starts a fresh process per submission
+        self.warm = os.environ.get("AUTOGRADER_BATCH_COLD") != "1"
+        self._local = threading.local()
+        self._warms: list = []
+        self._warms_lock = threading.Lock()
 
     jobs = 1
 
@@ -222,8 +228,20 @@ class Runner:
 
     def _run(self, sub: Submission, results: Path, log: Path, t0: float) -> Outcome:
         cmd = grade_command(sub.path, results, Path(self.rub.path), self.extra_args)
-        rc, stopped = run_grading(cmd, log, self.timeout, self.env, stopped=self.stopping.is_set)
+        if self.warm:
+            rc, stopped = self._warm().grade(cmd[3:], log, self.timeout, stopped=self.stopping.is_set)
+        else:
+            rc, stopped = run_grading(cmd, log, self.timeout, self.env, stopped=self.stopping.is_set)
         return self._finish(sub, rc, stopped, results, log, t0)
+
+    def _warm(self):
+        w = getattr(self._local, "warm", None)
+        if w is None:
+            from grader.engine.warm import WarmGrader
+            w = self._local.warm = WarmGrader(env=self.env)
+            with self._warms_lock:
+                self._warms.append(w)
+        return w
 
     def stop(self):
         """Stop every grading: each one in flight is stopped (SIGINT, then the tree is killed) within
@@ -231,4 +249,7 @@ class Runner:
         self.stopping.set()
 
     def close(self):
-        pass
+        with self._warms_lock:
+            warms, self._warms = self._warms, []
+        for w in warms:
+            w.close()

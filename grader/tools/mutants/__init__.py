@@ -144,6 +144,7 @@ def run_one(m: Mutant, rubric: str, fixtures: Path | None = None, warm=None) -> 
         if warm is not None:  # a warm grader: the same CLI, without a new interpreter and torch import each time
             log = Path(tmp) / "grade.log"
             rc, _ = warm.grade(argv, log, timeout=600)
+            rc = -9 if rc is None else rc
             stderr = log.read_text(errors="replace") if log.exists() else ""
         else:
             proc = subprocess.run([sys.executable, "-m", "grader", *argv], cwd=ROOT, capture_output=True,
