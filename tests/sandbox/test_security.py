@@ -8,6 +8,7 @@ user, are in tests/tools/test_run_autograder.py and test_security_gradescope.py.
 from __future__ import annotations
 
 import io
+import sys
 import json
 import os
 import shutil
@@ -508,3 +509,50 @@ if not globals().get("_spawned"):
     time.sleep(0.5)
     assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
     assert "NOT ISOLATED" not in res["output"]
+
+
+# ------------------------------------------------------------------ 9. two submissions side by side
+@needs_landlock
+def test_a_hostile_submission_cannot_touch_the_one_graded_next_to_it(tmp_path):
+    """A batch grades a hostile submission and a correct one at the same time (-j 2): the hostile one
+    signals every process it can see, tries to read the checkout's reference through the paths other
+    processes show in /proc, and writes into every grading folder it finds; the correct one keeps full
+    marks."""
+    body = f"""
+import os, signal, glob, sys
+me = os.getpid()
+for entry in os.listdir("/proc"):
+    if entry.isdigit() and int(entry) != me:
+        try:
+            os.kill(int(entry), signal.SIGKILL)
+        except OSError:
+            pass
+try:
+    sys.path.insert(0, {str(REFERENCE)!r})
+    open({str(REFERENCE / "deeplearning" / "rnn_layers.py")!r}).read()
+    print("READ the reference")
+except OSError:
+    pass
+for d in glob.glob("/tmp/ag-*/*") + glob.glob("/tmp/ag-*"):
+    try:
+        open(os.path.join(d, "planted.py"), "w").write("raise SystemExit")
+        print("WROTE", d)
+    except OSError:
+        pass
+"""
+    export = tmp_path / "export"
+    export.mkdir()
+    hostile(export, _wrap_step_forward(body), name="submission_1")
+    shutil.copytree(REFERENCE, export / "submission_2", ignore=shutil.ignore_patterns("__pycache__"))
+    (export / "submission_metadata.yml").write_text(
+        "".join(f"submission_{i}:\n  :submitters:\n  - :name: Student {i}\n    :email: s{i}@x.edu\n    :sid: '{i}'\n"
+                for i in (1, 2)))
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "grader", "batch", str(export), "--out", str(out), "--rubric",
+                           "cs182_hw2", "-j", "2"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    good = json.loads((out / "results" / "2" / "results.json").read_text())
+    assert good["score"] == 100, [(t["name"], t["output"][:200]) for t in good["tests"] if t["score"] < t["max_score"]]
+    bad = json.loads((out / "results" / "1" / "results.json").read_text())
+    text = "\n".join(t["output"] for t in bad["tests"])
+    assert "READ" not in text and "WROTE" not in text, text[:3000]
