@@ -25,6 +25,8 @@ from grader.paths import REFERENCE, ROOT
 
 TARGET_WALL_S = 10.0
 TARGET_MEM_MB = 768
+TARGET_CONTAINER_S = 20.0   # a full grade in Gradescope's default container (768 MB, half a vCPU)
+TARGET_BATCH_S = 300.0      # 100 correct submissions, -j 2, this 2-core machine
 
 
 def _tree(pid):
@@ -92,6 +94,9 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=5, help="timed runs")
     ap.add_argument("--memory-runs", type=int, default=2, help="extra runs that sample memory")
     ap.add_argument("--submission", default=str(REFERENCE))
+    ap.add_argument("--batch", type=int, default=100, help="submissions in the batch throughput run (0: skip)")
+    ap.add_argument("--batch-rubric", default="cs182_hw2")
+    ap.add_argument("--cold", action="store_true", help="also time the batch with a fresh process per submission")
     args = ap.parse_args(argv)
 
     walls, pss, rss, anon, per_q, score = [], [], [], [], {}, None
@@ -136,7 +141,57 @@ def main(argv=None) -> int:
           f"peak PSS {med([s.peak_pss for _, s, *_ in imp]):.0f} MB, anonymous {med([s.peak_anon for _, s, *_ in imp]):.0f} MB")
     print(f"  machine: {os.cpu_count()} CPUs; torch threads per worker: $AUTOGRADER_THREADS "
           f"(default 1)")
+    container_run(args)
+    if args.batch:
+        batch_run(args)
     return 0
+
+
+def container_run(args) -> None:
+    """The same grade in Gradescope's default container: 768 MB, half a vCPU, a cold page cache."""
+    from grader.tools import container
+    why = container.available()
+    if why:
+        print(f"  in a 768 MB / 0.5 CPU container: not measured ({why})")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "results.json"
+        proc, info = container.run([sys.executable, "-m", "grader", "grade", args.submission, "--rubric", args.rubric,
+                                    "--results", str(out), "--quiet"], 768, 0.5, cwd=ROOT, capture_output=True)
+        score = json.loads(out.read_text())["score"] if out.exists() else None
+    print(f"  in a 768 MB / 0.5 CPU container ({'cold' if info['cold'] else 'warm'} page cache): "
+          f"{info['seconds']:.1f} s, score {score}, peak {info['peak_mb']:.0f} MB, OOM kills {info['oom_kills']}; "
+          f"target <= {TARGET_CONTAINER_S:g} s: {'met' if info['seconds'] <= TARGET_CONTAINER_S else 'NOT met'}")
+
+
+def batch_run(args) -> None:
+    """Throughput of `python -m grader batch -j 2` on an export of ``args.batch`` copies of the submission."""
+    import shutil
+    with tempfile.TemporaryDirectory() as tmp:
+        export = Path(tmp) / "export"
+        export.mkdir()
+        meta = []
+        for i in range(args.batch):
+            shutil.copytree(Path(args.submission), export / f"submission_{1000 + i}",
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            meta.append(f"submission_{1000 + i}:\n  :submitters:\n  - :name: Student {i}\n    :email: s{i}@x.edu\n"
+                        f"    :sid: '{i}'\n")
+        (export / "submission_metadata.yml").write_text("".join(meta))
+        for label, env in (("cold", {"AUTOGRADER_BATCH_COLD": "1"}), ("warm", {})):
+            if label == "cold" and not args.cold:
+                continue
+            out = Path(tmp) / f"out-{label}"
+            t0 = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "grader", "batch", str(export), "--out", str(out), "-j", "2",
+                                   "--rubric", args.batch_rubric], cwd=ROOT, env=dict(os.environ, **env),
+                                  capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            ok = proc.returncode == 0
+            print(f"  batch of {args.batch} with {args.batch_rubric}, -j 2, {label} "
+                  f"({'a fresh process per submission' if label == 'cold' else 'a warm grader per slot'}): "
+                  f"{wall:.0f} s ({wall / args.batch:.1f} s per submission){'' if ok else ' FAILED'}"
+                  + (f"; target <= {TARGET_BATCH_S:g} s for 100: {'met' if wall * 100 / args.batch <= TARGET_BATCH_S else 'NOT met'}"
+                     if label == "warm" else ""))
 
 
 if __name__ == "__main__":
