@@ -29,7 +29,7 @@ from grader.paths import ROOT
 from grader.sandbox import procs
 
 _BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
-         "from grader.engine.warm import serve; serve(int(sys.argv[2]))")
+         f"from {__name__} import serve; serve(int(sys.argv[2]))")
 
 
 class WarmGrader:

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from grader.paths import ROOT
 from grader.questions import module_aliases
-from grader.sandbox import confine, procs, protocol
+from grader.sandbox import confine, procs, protocol, worker
 from grader.sandbox.protocol import Handle, Ref
 
 ZYGOTE_START_TIMEOUT = 180.0  # torch import on a slow, shared CPU (measured 5-6 s here, ~20 s at 0.5 vCPU)
@@ -66,7 +66,7 @@ DEFAULT_LIMITS = {
 FORK_ZYGOTES = False
 
 _BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
-         "from grader.sandbox.worker import zygote_main; zygote_main(sys.argv[2:])")
+         f"from {worker.__name__} import {worker.zygote_main.__name__} as main; main(sys.argv[2:])")
 
 
 class WorkerError(Exception):
@@ -581,7 +581,6 @@ class _Zygote:
 
 
 def _zygote_child(cfg: dict, ctl_fd: int, log_fd: int) -> None:
-    from grader.sandbox import worker
     try:
         worker.forked_zygote(cfg, ctl_fd, log_fd)
     finally:
