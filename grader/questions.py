@@ -9,6 +9,11 @@ the worker (which in-worker helpers its zygote imports) and the mutant runner
 here, its ``checks/test_<module>.py``, its builder in ``fixturegen/``, its
 helpers in ``inworker/`` and its tests in a rubric.
 
+Q3 and Q4 have a second track, TensorFlow (CS182 HW2: "You can do Questions 3 and 4 in
+TensorFlow or PyTorch"): each ``Question`` lists its TensorFlow files (``tf_files``) and
+helpers (``tf_inworker``) beside the PyTorch ones; ``grader.engine.tracks`` decides which one a
+submission is graded on, under a rubric whose ``tracks`` include tensorflow.
+
 Plain data only: importing this module imports nothing of the grader but ``paths``.
 """
 from __future__ import annotations

@@ -16,7 +16,7 @@ two eras, told apart from the student's own code (:func:`detect_era`):
   target_y, l2_reg, learning_rate)`` returning the new X.
 
 The helpers take the same plain arguments as the PyTorch ones in
-grader.inworker.netvis_style (numpy arrays in the project's NCHW layout, as the
+grader.inworker.netvis (numpy arrays in the project's NCHW layout, as the
 fixtures store them), build the TensorFlow model of grader.course.tf_models (the
 same seeded weights), call the student's function the way that era's notebook does
 (NHWC numpy images, int32 labels), and return what the checks of
@@ -30,17 +30,20 @@ gradient is not None), which is what the checks ask of a torch tensor.
 
 In the TF1 notebooks the class-visualization step has no function of its own: it is
 the two TODO blocks of ``create_class_visualization`` (the graph built before the
-loop, the ``sess.run`` step inside it).  :func:`tf1_step_source` turns that function
-into a step function (pure ``ast``, nothing runs), for staging to append to the
-student's module; :func:`class_vis_step` also does it on the fly.
+loop, the ``sess.run`` step inside it).  :func:`tf1_step_source` (grader.course.tf_code)
+turns that function into a step function (pure ``ast``, nothing runs), which staging
+appends to the student's module; :func:`class_vis_step` also does it on the fly.
+
+Where this runs: the TensorFlow zygote (grader/sandbox/worker.py), a process that imports
+tensorflow and never torch; the zygote calls :func:`zygote_setup` before it forks (no
+TensorFlow runtime before fork), and the checks of grader/checks/test_q3_netvis.py call these
+helpers with the PyTorch helpers' arguments when the question is graded on its TensorFlow track.
 """
 from __future__ import annotations
 
-import ast
 import importlib
 import inspect
 import os
-import textwrap
 
 import numpy as np
 
@@ -72,7 +75,7 @@ def configure(threads: int = 1) -> None:
 
 
 # ================================================================ which era
-from grader.course.tf_code import _dotted, era_of_source, era_scores  # noqa: E402  (pure ast; shared with staging)
+from grader.course.tf_code import era_of_source, era_scores  # noqa: E402,F401  (pure ast; shared with staging)
 
 
 def detect_era(mod) -> str:
