@@ -113,7 +113,8 @@ def test_reference_full_marks_template_zero():
     training = ref.tests["Q5.9 GAN training run"]
     assert "ran on the CPU" in training["output"] or "ran on the GPU" in training["output"]
     assert list(tpl.tests) == list(ref.tests)
-    assert tpl.results["score"] == 0 and all(t["score"] == 0 for t in tpl.tests.values())
+    earned = {n: (t["score"], t["output"][:300]) for n, t in tpl.tests.items() if t["score"]}
+    assert tpl.results["score"] == 0 and not earned, earned
     out = {n: t["output"] for n, t in tpl.tests.items()}
     assert "discriminator() returns a model with 0 parameters, expected 267009" in out["Q5.2 discriminator"]
     assert "not implemented" in out["Q5.1 sample_noise"]
