@@ -22,9 +22,9 @@ Tolerances (each with its reason):
   Across machines (`python -m grader.tools.spread`: 2 threads, an older CPU's
   kernels emulated) the DC generator's output (BatchNorm on batch statistics)
   moves by up to 1.7e-5, the DC classifier by 6.2e-7, the generator by 1.4e-6,
-  and another CPU measured 7.7e-6 (DC generator); 2e-3 keeps >= 118x over
-  that spread.  Catalogued architecture bugs measure >= 1e-2 (LeakyReLU 0.2
-  instead of 0.01: 2e-1; a missing Tanh: 2.9).
+  and another CPU measured 7.7e-6 (DC generator); 1.8e-3 keeps 106x over
+  that spread, and the catalogued architecture bugs stay >= 109x above it
+  (LeakyReLU 0.2 instead of 0.01: 0.197; a missing Tanh: 2.9).
 - LOSS_TOL: the course's relative error, float32 logits against float64
   expected values.  The notebook reports 3e-8..4e-8 for correct solutions and
   asks for < 1e-7 against its own float32 answers; the 2019 bce formula and
@@ -51,7 +51,7 @@ from grader.checklib.compare import CheckFailure, as_array, fail, rel_error
 
 GAN_FILE = "gan_pytorch.py"
 
-FORWARD_TOL = 2e-3
+FORWARD_TOL = 1.8e-3
 LOSS_TOL = 1e-5
 HYPER_TOL = 1e-9
 BCE_LOSSES = ("discriminator_loss", "generator_loss")

@@ -76,7 +76,7 @@ def _encode(obj, buffers, depth=0):
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind not in _ALLOWED_KINDS:
             raise ProtocolError(f"array of dtype {obj.dtype} cannot be sent")
-        arr = np.ascontiguousarray(obj)
+        arr = obj if obj.flags.c_contiguous else obj.copy(order="C")  # (ascontiguousarray makes 0-d 1-d)
         buffers.append(arr.tobytes())
         return {"$nd": len(buffers) - 1, "dtype": arr.dtype.str, "shape": list(arr.shape)}
     if isinstance(obj, Ref):

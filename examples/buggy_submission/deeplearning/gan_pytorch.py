@@ -104,13 +104,27 @@ def bce_loss(input, target):
     (torch's binary_cross_entropy_with_logits).
 
     Inputs:
-    - input: Tensor of shape (N,) (or any shape) of logits
-    - target: Tensor of the same shape holding the labels, 0 or 1
+    - input: Tensor of logits, of shape (N,) or (N, 1) (or any shape)
+    - target: the labels, 0 or 1, in any of the ways the course's notebooks pass them:
+      a Tensor of input's shape, one label per logit in another shape ((N,) labels
+      for (N, 1) logits and the other way round; a squeezed batch of one), or a
+      single number such as 1 for every logit.  Labels may be on another device
+      or of another dtype than the logits.
 
     Returns:
-    - a scalar Tensor, the mean loss over all entries
+    - a scalar Tensor (shape ()), the mean loss over all entries; the same value
+      as every earlier version of this function for each of those inputs
     """
-    target = target.to(dtype=input.dtype, device=input.device)
+    target = torch.as_tensor(target).to(dtype=input.dtype, device=input.device)
+    if target.shape != input.shape:
+        if target.numel() == input.numel():
+            target = target.reshape(input.shape)
+        elif target.numel() == 1:
+            target = target.reshape(()).expand(input.shape)
+        else:
+            raise ValueError(f"bce_loss(input, target) got {target.numel()} labels (shape {tuple(target.shape)}) "
+                             f"for {input.numel()} logits (shape {tuple(input.shape)}): pass one label per logit, "
+                             "e.g. torch.ones_like(logits)")
     return F.binary_cross_entropy_with_logits(input, target, reduction='mean')
 
 
