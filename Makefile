@@ -9,7 +9,7 @@ JOBS       ?= 2
 
 env: .venv/.requirements.sha256
 
-.venv/.requirements.sha256: requirements.txt requirements-tensorflow.txt setup.sh
+.venv/.requirements.sha256: requirements.txt requirements-dev.txt requirements-tensorflow.txt setup.sh
 	./setup.sh
 
 grade: env

@@ -2,7 +2,8 @@
 # Installs the pinned requirements.
 #   On Gradescope (run as root from /autograder/source): into the system python3,
 #   and creates the unprivileged user that student code runs as.
-#   Locally: into .venv/ beside this script; quick no-op when already up to date.
+#   Locally: into .venv/ beside this script, with requirements-dev.txt (staff tools, the project's tests);
+#   quick no-op when already up to date.
 # TensorFlow (requirements-tensorflow.txt, the TensorFlow track of Q3/Q4): on Gradescope only when the bundle
 # holds that file (its rubric has `tracks: [pytorch, tensorflow]`); locally always (the project's tests grade
 # TensorFlow submissions), unless AUTOGRADER_TENSORFLOW=0.
@@ -10,6 +11,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 req="$here/requirements.txt"
 tf_req="$here/requirements-tensorflow.txt"
+dev_req="$here/requirements-dev.txt"  # staff tools and tests: local only
 SANDBOX_USER="${AUTOGRADER_SANDBOX_USER:-student}"
 
 if [ "${GRADESCOPE:-}" = "1" ] || { [ "$(id -u)" = "0" ] && [ "$here" = "${AUTOGRADER_ROOT:-/autograder}/source" ]; }; then
@@ -37,6 +39,7 @@ fi
 venv="$here/.venv"
 stamp="$venv/.requirements.sha256"
 reqs=("$req")
+[ -f "$dev_req" ] && reqs+=("$dev_req")
 if [ "${AUTOGRADER_TENSORFLOW:-1}" != "0" ] && [ -f "$tf_req" ]; then
     reqs+=("$tf_req")
 fi

@@ -4,19 +4,24 @@ tools/, and reference/ for the reference solution itself).
 ``tests/pytest.ini`` puts the checkout and ``reference/`` on ``sys.path``: the grader is importable
 as ``grader`` and the reference package as ``deeplearning`` in the test process.  Anything that
 needs another package of that name (the template, a submission) runs in a subprocess through the
-real CLI: ``grade()`` below is the one way the tests grade a submission.
+real CLI: ``grade()`` below is the one way the tests grade a submission.  It runs the CLI in a fresh
+fork of a warm grader (grader/engine/warm.py, the batch runner's path: one per test process, so
+torch is imported once per process instead of once per submission); ``cold=True``, an ``env`` or a
+``block`` run ``python -m grader`` in a new interpreter instead, the single-``grade`` path.
 
 Every path comes from ``grader.paths`` (``ROOT`` is the checkout the grader was imported from),
 never from where a test file happens to sit.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,7 +29,7 @@ import pytest
 
 from grader.paths import FIXTURES, REFERENCE, ROOT, TEMPLATE
 
-__all__ = ["ROOT", "REFERENCE", "TEMPLATE", "FIXTURES", "PYTHON", "Graded", "grade", "run_cli"]
+__all__ = ["ROOT", "REFERENCE", "TEMPLATE", "FIXTURES", "PYTHON", "Graded", "grade", "run_cli", "warm_grader"]
 
 # The interpreter running the tests runs the grader too (it has the pinned packages).
 PYTHON = sys.executable
@@ -66,16 +71,59 @@ _BLOCKING_RUNNER = ("import sys\n"
                     "sys.exit(main(sys.argv[2:]))\n")
 
 
+_IDLE_WARM: list = []   # warm graders not in use; one per concurrent caller (tests grade from threads too)
+_ALL_WARM: list = []
+_WARM_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def warm_grader():
+    """A warm grader of this test process for one run (started on first use, reused by later runs,
+    stopped at the end of the session).  A warm grader serves one run at a time, so callers grading
+    from several threads at once each get their own."""
+    from grader.engine.warm import WarmGrader
+    with _WARM_LOCK:
+        w = _IDLE_WARM.pop() if _IDLE_WARM else None
+    if w is None:
+        w = WarmGrader(env=_env())
+        with _WARM_LOCK:
+            _ALL_WARM.append(w)
+    try:
+        yield w
+    finally:
+        with _WARM_LOCK:
+            _IDLE_WARM.append(w)
+
+
+def pytest_sessionfinish(session):
+    for w in _ALL_WARM:
+        w.close()
+
+
+def _run_warm(cli: list[str], timeout: float) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryDirectory(prefix="ag-test-log-") as tmp:
+        log = Path(tmp) / "grade.log"
+        with warm_grader() as w:
+            rc, _ = w.grade(cli, log, timeout=timeout, cwd=ROOT)
+        if rc is None:
+            raise subprocess.TimeoutExpired(["grader", *cli], timeout)
+        out = log.read_text(errors="replace") if log.exists() else ""
+    # one stream: the warm child's stdout and stderr share the log
+    return subprocess.CompletedProcess(["grader", *cli], rc, "", out)
+
+
 def grade(submission, *args, rubric: str | None = None, questions: str | None = None, fixtures=None,
           results: Path | None = None, block: tuple[str, ...] = (), check: bool = True, env=None,
-          timeout: float = 600) -> Graded:
-    """Grade ``submission`` through the real CLI (``python -m grader grade ... --quiet`` in a
-    subprocess, from the checkout's root) and return the process and the parsed results.
+          timeout: float = 600, cold: bool = False) -> Graded:
+    """Grade ``submission`` through the real CLI (``grader grade ... --quiet``, from the checkout's
+    root) and return the process and the parsed results.
 
     ``args`` are further CLI arguments; ``results`` keeps results.json at that path (otherwise it is
     written to a temporary folder and removed); ``block`` names grader modules to make unimportable
     (the pre-check bundle leaves them out); ``check`` asserts that the CLI exited 0 (grading
-    completed) and wrote a results.json."""
+    completed) and wrote a results.json.  The run is a fork of the warm grader (its stdout and
+    stderr together in ``proc.stderr``) unless ``cold``, ``env`` or ``block`` ask for a new
+    interpreter."""
     keep = results is not None
     out_dir = Path(results).parent if keep else Path(tempfile.mkdtemp(prefix="ag-test-results-"))
     out = Path(results) if keep else out_dir / "results.json"
@@ -86,8 +134,11 @@ def grade(submission, *args, rubric: str | None = None, questions: str | None = 
     cli += [str(a) for a in args]
     prefix = ["-c", _BLOCKING_RUNNER, ",".join(block)] if block else ["-m", "grader"]
     try:
-        proc = subprocess.run([PYTHON, *prefix, *cli], cwd=ROOT, capture_output=True, text=True,
-                              timeout=timeout, env=_env(env))
+        if cold or env or block:
+            proc = subprocess.run([PYTHON, *prefix, *cli], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=timeout, env=_env(env))
+        else:
+            proc = _run_warm(cli, timeout)
         res = json.loads(out.read_text()) if out.exists() else None
     finally:
         if not keep:

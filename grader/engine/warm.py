@@ -63,12 +63,13 @@ class WarmGrader:
         return json.loads(data)
 
     def grade(self, argv: list[str], log: Path, timeout: float | None = None, stopped=lambda: False,
-              poll: float = 0.2) -> tuple[int | None, bool]:
-        """Run the CLI with ``argv`` in a fresh fork; its output goes to ``log``.  Returns (exit status,
-        or None when it was killed at ``timeout``; whether it was stopped because ``stopped()`` became
-        true).  A run that is killed is killed with everything it started."""
+              poll: float = 0.2, cwd: Path | None = None) -> tuple[int | None, bool]:
+        """Run the CLI with ``argv`` in a fresh fork (working directory ``cwd``, default ours); its output
+        (stdout and stderr, one stream) goes to ``log``.  Returns (exit status, or None when it was
+        killed at ``timeout``; whether it was stopped because ``stopped()`` became true).  A run that is
+        killed is killed with everything it started."""
         self.sock.sendall(json.dumps({"argv": [str(a) for a in argv], "log": str(Path(log).resolve()),
-                                      "cwd": os.getcwd()}).encode() + b"\n")
+                                      "cwd": str(cwd or os.getcwd())}).encode() + b"\n")
         self.child = self._line()["pid"]
         deadline = None if timeout is None else time.monotonic() + timeout
         killed, was_stopped = False, False

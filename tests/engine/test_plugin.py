@@ -4,7 +4,10 @@ The run gets a small rubric YAML, a RunConfig (as engine.grade writes it) and a 
 three cases written here.  The checks pass, fail with a CheckFailure (directly, through
 checklib.compare and through Student.call on a missing file), break with a grader bug (in the
 check and in a fixture), and one check is selected by no rubric test.  What the plugin records for
-the scorer (the run's outcomes file) is checked entry by entry.
+the scorer (the run's outcomes file) is checked entry by entry.  A grading run is a pytest session of
+its own (`runpytest_subprocess`), as in `python -m grader grade`: the plugin's sandbox client makes its
+process the reaper of everything below it and sweeps it at the end, which inside this test process
+would also stop what the other tests started.
 """
 import json
 import time
@@ -15,6 +18,7 @@ import pytest
 from grader.engine import cases, plugin
 from grader.engine.runconfig import RunConfig
 from grader.engine.staging import StagedFile, StageReport
+from grader.paths import ROOT
 
 pytest_plugins = ["pytester"]
 
@@ -81,7 +85,7 @@ questions:
 
 
 @pytest.fixture
-def run(pytester, tmp_path):
+def run(pytester, tmp_path, monkeypatch):
     """Run the tiny check module through the plugin; returns (pytester result, outcomes by node id)."""
     fixtures = tmp_path / "fixtures"
     fixtures.mkdir()
@@ -100,8 +104,9 @@ def run(pytester, tmp_path):
     run_json = tmp_path / "run.json"
     run_json.write_text(cfg.to_json())
     pytester.makepyfile(test_q9_tiny=CHECKS)
-    result = pytester.runpytest("-p", "grader.engine.plugin", "--ag-run", str(run_json), "-p", "no:xdist",
-                                "-p", "no:cacheprovider", "-q")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    result = pytester.runpytest_subprocess("-p", "grader.engine.plugin", "--ag-run", str(run_json), "-p",
+                                           "no:xdist", "-p", "no:cacheprovider", "-q")
     return result, json.loads(outcomes.read_text())
 
 
