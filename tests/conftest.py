@@ -5,7 +5,7 @@ tools/, and reference/ for the reference solution itself).
 as ``grader`` and the reference package as ``deeplearning`` in the test process.  Anything that
 needs another package of that name (the template, a submission) runs in a subprocess through the
 real CLI: ``grade()`` below is the one way the tests grade a submission.  It runs the CLI in a fresh
-fork of a warm grader (grader/engine/warm.py, the batch runner's path: one per test process, so
+fork of a warm grader (grader/tools/warm.py, the batch runner's path: one per test process, so
 torch is imported once per process instead of once per submission); ``cold=True``, an ``env`` or a
 ``block`` run ``python -m grader`` in a new interpreter instead, the single-``grade`` path.
 
@@ -81,7 +81,7 @@ def warm_grader():
     """A warm grader of this test process for one run (started on first use, reused by later runs,
     stopped at the end of the session).  A warm grader serves one run at a time, so callers grading
     from several threads at once each get their own."""
-    from grader.engine.warm import WarmGrader
+    from grader.tools.warm import WarmGrader
     with _WARM_LOCK:
         w = _IDLE_WARM.pop() if _IDLE_WARM else None
     if w is None:

@@ -7,14 +7,14 @@ zygote), which convert the NCHW fixtures to NHWC, build the same seeded model in
 and hand back what the PyTorch helpers hand back (images as NCHW records); only the feedback's
 wording changes where PyTorch's would mislead.
 
-Student code runs only in the worker (grader/torch_helpers.py builds the
+Student code runs only in the worker (grader/inworker/netvis.py builds the
 tensors and the model there).  Saliency maps and class-visualization steps are
 compared with the fixtures; fooling images are judged by the grader itself: it
 re-classifies the returned image with its own copy of the model (a numpy
-float64 SqueezeNet, grader/trusted_squeezenet.py: the grader process never imports
+float64 SqueezeNet, grader/oracle/squeezenet.py: the grader process never imports
 torch) and measures how far it moved from X.
 
-grader/trusted_squeezenet.py (the grader's own recomputations) is left out of
+grader/oracle/squeezenet.py (the grader's own recomputations) is left out of
 the student pre-check bundle; there, the fooling image is
 re-classified by the worker's model and the style-transfer run is judged on
 the loop's own losses.

@@ -9,9 +9,9 @@ values and gradients over the call's channel, answered by grader/oracle/style.py
 
 Feature maps are the seeded SqueezeNet's (``features`` children, as
 extract_features returns them) on synthetic 64x64 images, stored in the
-fixtures.  The loop runs in the worker (grader/torch_helpers.py); whether it
+fixtures.  The loop runs in the worker (grader/inworker/style.py); whether it
 worked is decided here, by re-scoring the image it returns with the grader's
-own float64 implementation of the losses (trusted_squeezenet.style_total_loss).
+own float64 implementation of the losses (grader.oracle.squeezenet.style_total_loss).
 """
 import numpy as np
 import pytest
@@ -61,7 +61,7 @@ def _helper(student, fn, *args, label, standins=()):
 # ** 2, mse_loss(reduction='sum'); a style loss accumulated in a Python
 # float) give bit-identical results; float32 against float64 differs by at
 # most 2.4e-7 (Gram), 3.6e-8 (content, style) and 9e-8 (TV), so the bounds
-# are >= 1000x above rounding.  The catalogued bugs (grader/mutants/q4.yaml)
+# are >= 1000x above rounding.  The catalogued bugs (grader/tools/mutants/q4.yaml)
 # are >= 0.45 on at least one case of each test they are caught by (TV with
 # absolute values 0.45, TV in one direction 0.49, one style layer only 0.68,
 # content loss as a mean 1.0, missing weights or normalization >= 1.0).

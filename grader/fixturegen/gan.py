@@ -93,7 +93,7 @@ def _forward(model, arrays, x, train=True) -> np.ndarray:
 
 
 def _check_oracle(init_arrays) -> None:
-    """The grader's numpy D and G (grader/trusted_gan.py) must match the course architectures."""
+    """The grader's numpy D and G (grader/oracle/gan.py) must match the course architectures."""
     import torch
 
     from grader.course import gan as gan_config

@@ -15,7 +15,7 @@ weights, shapes, N=1 and batches.
 
 ``build(ref)`` is called by ``python -m grader fixtures`` with the reference
 package imported.  The grader's own recomputations (numpy SqueezeNet, the
-style-transfer objective) are in grader/trusted_squeezenet.py.
+style-transfer objective) are in grader/oracle/squeezenet.py.
 """
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ DEFAULT_LIMITS = {
     "cpu_s": 600,                 # a backstop per child; each call has its own CPU limit
 }
 
-# Set by a warm grader process (grader/engine/warm.py) that imported numpy and torch once: its runs fork
+# Set by a warm grader process (grader/tools/warm.py) that imported numpy and torch once: its runs fork
 # their zygotes from it instead of starting fresh interpreters.
 FORK_ZYGOTES = False
 

@@ -32,7 +32,9 @@ from grader.tools import mutants
 
 SOLUTIONS = ROOT / "tests" / "tf_track" / "solutions"
 RUBRIC = "cs182_hw2_tf"
-TF_MUTANTS = [m for m in mutants.load() if m.tensorflow]
+# the whole TensorFlow catalogue runs in `make mutants` (.ci/run, after make test); here one mutant of each era
+TF_SMOKE = ("tf1_saliency_without_abs", "tf2_gram_not_normalized")
+TF_MUTANTS = [m for m in mutants.load() if m.tensorflow and m.name in TF_SMOKE]
 Q3_TESTS = ["Q3.1 compute_saliency_maps", "Q3.1h compute_saliency_maps (hidden cases)",
             "Q3.2 make_fooling_image", "Q3.2h make_fooling_image (hidden cases)",
             "Q3.3 update_class_visulization", "Q3.3h update_class_visulization (hidden cases)"]

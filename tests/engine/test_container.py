@@ -1,9 +1,11 @@
 """A full grade inside a memory-limited container (a cgroup, as Gradescope's), through the real CLI.
 
-At Gradescope's default (768 MB, half a vCPU, cold page cache) the reference gets full marks; at 512 MB,
-where PyTorch barely fits, it gets full marks or an explicit "the grading environment ran out of memory
-(not your fault)" on the tests it could not run, with a non-zero exit for staff: never a silent
-deduction.
+At Gradescope's default (768 MB, half a vCPU, cold page cache) the reference gets full marks.  The
+512 MB case (full marks, or an explicit "the grading environment ran out of memory (not your fault)"
+with a non-zero exit for staff: never a silent deduction) is measured by `make bench`
+(grader/tools/bench.py, ``container_run``), not here: at that limit the run spends minutes thrashing
+the page cache (145 s for the whole run under the suite's load, over 5 minutes for Q3 alone with a
+cold cache), more than the rest of a test file's budget.
 """
 from __future__ import annotations
 
@@ -33,12 +35,3 @@ def test_full_marks_in_gradescopes_default_container(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     lost = {t["name"]: t["output"][:300] for t in res["tests"] if t["score"] < t["max_score"]}
     assert res["score"] == 100 and not lost, lost
-
-
-def test_too_little_memory_is_the_environments_fault_never_the_students(tmp_path):
-    proc, res, info = _grade_in(tmp_path, 512, 2)
-    silent = {t["name"]: t["output"][:300] for t in res["tests"]
-              if t["score"] < t["max_score"] and "not your fault" not in t["output"]}
-    assert not silent, silent
-    if res["score"] < 100:
-        assert proc.returncode == 1 and "environment" in proc.stderr, proc.stderr[-2000:]

@@ -140,7 +140,7 @@ class Runner:
         self.stopping = threading.Event()
         self.env = grading_env()
         # one warm grader per grading thread: torch and the engine are imported once per slot, not once per
-        # submission (grader/engine/warm.py); AUTOGRADER_BATCH_COLD=1 starts a fresh process per submission
+        # submission (grader/tools/warm.py); AUTOGRADER_BATCH_COLD=1 starts a fresh process per submission
         self.warm = os.environ.get("AUTOGRADER_BATCH_COLD") != "1"
         self._local = threading.local()
         self._warms: list = []
@@ -237,7 +237,7 @@ class Runner:
     def _warm(self):
         w = getattr(self._local, "warm", None)
         if w is None:
-            from grader.engine.warm import WarmGrader
+            from grader.tools.warm import WarmGrader
             w = self._local.warm = WarmGrader(env=self.env)
             with self._warms_lock:
                 self._warms.append(w)

@@ -167,7 +167,7 @@ def run(mutants: list[Mutant], rubric: str = "cs231n_a3", jobs: int = 2, fixture
     """Grade every mutant, ``jobs`` at a time, each slot through a warm grader of its own."""
     import queue
 
-    from grader.engine.warm import WarmGrader
+    from grader.tools.warm import WarmGrader
     jobs = max(1, min(jobs, len(mutants)))
     warm: queue.Queue = queue.Queue()
 
