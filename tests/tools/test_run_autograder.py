@@ -257,7 +257,9 @@ def rnn_step_forward(x, prev_h, Wx, Wh, b):
 '''
 
 
-def test_hostile_submission_gets_nothing(sim_root, python3, sandbox_user):
+def _drop_ready(python3, sandbox_user) -> tuple[Path, str, int]:
+    """Skips unless the drop to the sandbox user can really happen here (root, and a Python that user can
+    run); creates that user.  Returns (the bin folder with python3, that Python, the user's uid)."""
     bin_dir, chosen, usable = python3
     if not IS_ROOT:
         pytest.skip("the sandbox-user boundary needs root (as on Gradescope); this test runs as "
@@ -265,7 +267,11 @@ def test_hostile_submission_gets_nothing(sim_root, python3, sandbox_user):
     if not usable:
         pytest.skip("no Python on this machine that an unprivileged user can run")
     subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", sandbox_user], check=True)
-    uid = pwd.getpwnam(sandbox_user).pw_uid
+    return bin_dir, chosen, pwd.getpwnam(sandbox_user).pw_uid
+
+
+def test_hostile_submission_gets_nothing(sim_root, python3, sandbox_user):
+    bin_dir, chosen, uid = _drop_ready(python3, sandbox_user)
     src, res = sim_root / "source", sim_root / "results"
     # control: as unpacked, the secrets ARE readable by the sandbox user; only run_autograder protects them
     assert _as_user_can_read(sandbox_user, src / "fixtures" / "hidden.h5")
@@ -307,29 +313,22 @@ def test_hostile_submission_gets_nothing(sim_root, python3, sandbox_user):
 
 def test_same_score_five_times_as_the_sandbox_user(sim_root, python3, sandbox_user, tmp_path):
     """run_autograder 5 times in a row on one submission, as on Gradescope (the sandbox user really dropped
-    to): every test gets the same score and status each time.  The submission has a catalogued bug in
-    Q1 (numpy) and two in Q3 (torch trajectories: the fooling image, the class visualization), so the
-    one-bug-one-deduction reruns run too."""
-    bin_dir, chosen, usable = python3
-    if not IS_ROOT:
-        pytest.skip("the sandbox-user boundary needs root (as on Gradescope); this test runs as "
-                    f"{pwd.getpwuid(os.getuid()).pw_name}")
-    if not usable:
-        pytest.skip("no Python on this machine that an unprivileged user can run")
+    to): every test gets the same score and status each time.  Q3 (torch, the trajectories most
+    sensitive to threads and arithmetic: the fooling image, the class visualization), each with a
+    catalogued bug; numpy Q1 is deterministic arithmetic and graded on every other run_autograder test."""
+    bin_dir, _, _ = _drop_ready(python3, sandbox_user)
     from grader.tools import mutants
     catalogue = {m.name: m for m in mutants.load()}
     sub = REFERENCE
-    for i, name in enumerate(("rnn_backward_missing_dprev_h_carry", "fooling_single_step",
-                              "class_visualization_l2_wrong_sign")):
+    for i, name in enumerate(("fooling_single_step", "class_visualization_l2_wrong_sign")):
         sub = mutants.apply(catalogue[name], tmp_path / f"with_{i + 1}_bugs", reference=sub)
     shutil.rmtree(sim_root / "submission")
     shutil.copytree(sub / "deeplearning", sim_root / "submission" / "deeplearning",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", sandbox_user], check=True)
     runs = []
     for _ in range(5):
         proc, results = run_autograder(sim_root, bin_dir, AUTOGRADER_SANDBOX_USER=sandbox_user,
-                                       AUTOGRADER_QUESTIONS="Q1,Q3")
+                                       AUTOGRADER_QUESTIONS="Q3")
         assert proc.returncode == 0 and results is not None, proc.stderr[-2000:]
         # the drop to the sandbox user happened (grade warns when that user cannot run this Python)
         assert "cannot read this Python installation" not in proc.stderr and "NOT ISOLATED" not in results["output"]
@@ -338,7 +337,7 @@ def test_same_score_five_times_as_the_sandbox_user(sim_root, python3, sandbox_us
     print(f"score on each run: {[sum(s for s, _ in r.values()) for r in runs]}")
     assert all(r == runs[0] for r in runs[1:]), [sorted(set(r.items()) ^ set(runs[0].items())) for r in runs[1:]]
     lost = {n for n, (score, _) in runs[0].items() if score < full[n]}
-    assert {n.split(".")[0] for n in lost} == {"Q1", "Q3"}, lost   # a real comparison: both questions have bugs
+    assert {"Q3.2 make_fooling_image", "Q3.3 update_class_visulization"} <= lost, lost   # a real comparison
 
 
 def test_python_dying_still_leaves_valid_results(sim_root, tmp_path):
