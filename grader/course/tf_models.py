@@ -51,8 +51,7 @@ forked child's first session run hangs), and the worker is a forking zygote.
 
 Measured agreement (tests/tf_track/measure_tf_model.py, seed 0, the 5 images of the
 "notebook" saliency fixture case, 64x64, TensorFlow 2.20.0 CPU, 1 thread; error =
-max |got - oracle| / max |oracle| against grader.oracle.squeezenet, the grader's float64
-numpy model, after transposing NHWC -> NCHW):
+max |got - ref| / max |ref| against the grader's own float64 numpy model (grader side), after transposing NHWC -> NCHW):
 
 - weights: all 52 arrays equal, bit for bit, to the PyTorch model's parameters
   (calibration included) after the layout change.

@@ -275,7 +275,7 @@ def _train_gan(cfg) -> dict:
 def separation_logits(d_params, g_params) -> dict:
     """The student's own discriminator()/generator() with trained parameters, on the evaluation data.
 
-    Used only where the grader's own oracle is absent (the student pre-check):
+    Used only where the grader's own recomputation is absent (the student pre-check):
     logits of D on held-out real images and on G's samples."""
     D, _ = build_model("discriminator")
     G, _ = build_model("generator", NOTEBOOK_NOISE_DIM)

@@ -5,7 +5,7 @@ PyTorch: while ``style_loss`` or the style-transfer run is judged again, each of
 failing losses is replaced by a stand-in with the course's TensorFlow signature.  No correct code
 runs here: a stand-in hands the values of its inputs to the grader over the call's channel
 (``channel.call("gram", ...)``, ``("gram_backward", ...)``, ``("content_loss", ...)``,
-``("style_loss", ...)``, ``("tv_loss", ...)``), answered by grader/oracle/style.py in the grader's
+``("style_loss", ...)``, ``("tv_loss", ...)``), answered by the grader's own losses in the grader's
 process (numpy, NCHW), and turns the answers into a TensorFlow value whose gradient is the one the
 grader sent (``tf.custom_gradient`` around ``tf.numpy_function``).  That works the same in both
 eras: eagerly under a GradientTape (TF2) and inside a graph run by a session (TF1): the requests are
