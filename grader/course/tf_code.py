@@ -27,6 +27,7 @@ _TF2_ATTRS = {"tf.GradientTape", "tape.gradient", "tape.watch", "t.gradient", "t
               "model.net", "tf.math", "tf.linalg"}
 
 
+# The same as grader.engine.rewrite.dotted: this module also runs in the worker, which never imports engine/.
 def _dotted(node) -> str | None:
     if isinstance(node, ast.Name):
         return node.id

@@ -61,6 +61,7 @@ import re
 import textwrap
 from pathlib import Path
 
+from grader.engine.rewrite import dotted
 from grader.paths import END_MARKER, PACKAGE, START_MARKER, TEMPLATE
 from grader.questions import FILES
 
@@ -143,15 +144,6 @@ def _segment(node, src: str) -> str:
     return "\n".join(src.splitlines()[first - 1: node.end_lineno])
 
 
-def _dotted(node) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr}" if base else None
-    return None
-
-
 def _simple(node) -> bool:
     """A value made of literals, names, attributes, operators, containers and pure constructors."""
     if isinstance(node, (ast.Constant, ast.Name)):
@@ -175,7 +167,7 @@ def _simple(node) -> bool:
     if isinstance(node, ast.Slice):
         return all(p is None or _simple(p) for p in (node.lower, node.upper, node.step))
     if isinstance(node, ast.Call):
-        return (_dotted(node.func) in PURE_CALLS and all(_simple(a) for a in node.args)
+        return (dotted(node.func) in PURE_CALLS and all(_simple(a) for a in node.args)
                 and all(_simple(k.value) for k in node.keywords))
     return False
 

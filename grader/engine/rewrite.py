@@ -55,11 +55,12 @@ def _apply(src: str, edits: list[tuple[int, int, str]]) -> str:
     return src
 
 
-def _dotted(node) -> str | None:
+def dotted(node) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain, None for anything else (a call, a subscript ...)."""
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
+        base = dotted(node.value)
         return f"{base}.{node.attr}" if base else None
     return None
 
@@ -76,7 +77,7 @@ def cpu_only(src: str) -> tuple[str, list[tuple[int, str]]]:
     for node in ast.walk(tree):
         if (isinstance(node, ast.Attribute) and node.attr.endswith("Tensor")
                 and isinstance(node.value, ast.Attribute) and node.value.attr == "cuda"
-                and _dotted(node.value.value) == "torch"):
+                and dotted(node.value.value) == "torch"):
             a, b = index(node.lineno, node.col_offset), index(node.end_lineno, node.end_col_offset)
             edits.append((a, b, f"torch.{node.attr}"))
             changes.append((node.lineno, f"torch.cuda.{node.attr} -> torch.{node.attr}"))
@@ -85,7 +86,7 @@ def cpu_only(src: str) -> tuple[str, list[tuple[int, str]]]:
             edits.append((a, b, "'cpu'"))
             changes.append((node.lineno, f"'{node.value}' -> 'cpu'"))
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "cuda"
-              and _dotted(node.func.value) != "torch"):
+              and dotted(node.func.value) != "torch"):
             # x.cuda(...) -> x.cpu(): from the end of x to the end of the call, keeping its line breaks
             a = index(node.func.value.end_lineno, node.func.value.end_col_offset)
             b = index(node.end_lineno, node.end_col_offset)

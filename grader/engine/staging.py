@@ -200,17 +200,24 @@ def _unavailable_imports(text: str, staged_as: str, pkg: Path, messages: list[st
     return rewrite.comment_out(text, list(drop), "skipped by the grader: not importable here")
 
 
-def prepare_sources(report: StageReport, pkg: Path) -> None:
-    """After the student's files are in ``pkg``: recognise each file's course-year layout, skip
-    imports that cannot work in the grading environment, and run GPU-only lines of the PyTorch
-    files on the CPU.  Every rewrite keeps the file's line numbers."""
-    present = {k: sf for k, sf in report.files.items() if sf.origin in ("file", "notebook")}
+def _staged_texts(present: dict, pkg: Path) -> dict[str, str]:
+    """staged name -> the text staged for it in ``pkg`` (files that cannot be read as UTF-8 are left out:
+    they are graded as they are)."""
     texts = {}
     for staged_as in present:
         try:
             texts[staged_as] = (pkg / staged_as).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
+    return texts
+
+
+def prepare_sources(report: StageReport, pkg: Path) -> None:
+    """After the student's files are in ``pkg``: recognise each file's course-year layout, skip
+    imports that cannot work in the grading environment, and run GPU-only lines of the PyTorch
+    files on the CPU.  Every rewrite keeps the file's line numbers."""
+    present = {k: sf for k, sf in report.files.items() if sf.origin in ("file", "notebook")}
+    texts = _staged_texts(present, pkg)
     first = {}
     for k, t in texts.items():
         try:
@@ -248,12 +255,7 @@ def prepare_tensorflow(report: StageReport, pkg: Path) -> None:
     from grader.course import tf_code
     present = {k: sf for k, sf in report.files.items()
                if sf.origin in ("file", "notebook") and FILES[k].framework == "tensorflow"}
-    texts = {}
-    for staged_as in present:
-        try:
-            texts[staged_as] = (pkg / staged_as).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
+    texts = _staged_texts(present, pkg)
     if not texts:
         return
     try:

@@ -326,9 +326,9 @@ for p in ("inputs.log", "/tmp/ag-shared-log"):
 
 
 # ------------------------------------------------------------------ 9. nothing outlives the run
-def test_a_setsid_daemon_does_not_outlive_the_run(tmp_path):
-    body = '''
-import os, time, sys
+# Student code (run once per child) that starts a double-forked setsid daemon and prints its pid.
+DAEMON = '''
+import os, time
 if not globals().get("_spawned"):
     globals()["_spawned"] = True
     r, w = os.pipe()
@@ -343,11 +343,18 @@ if not globals().get("_spawned"):
     os.close(w)
     print("DAEMON", os.read(r, 32).decode())
 '''
-    g = grade(hostile(tmp_path, _wrap_step_forward(body)), questions="Q1")
-    out = g.tests["Q1.1 rnn_step_forward"]["output"]
-    pid = int(out.split("DAEMON ", 1)[1].split()[0])
+
+
+def _assert_daemon_gone(output: str) -> None:
+    """The daemon whose pid DAEMON printed in ``output`` is gone (or a zombie) once the run has ended."""
+    pid = int(output.split("DAEMON ", 1)[1].split()[0])
     time.sleep(0.5)
     assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+
+
+def test_a_setsid_daemon_does_not_outlive_the_run(tmp_path):
+    g = grade(hostile(tmp_path, _wrap_step_forward(DAEMON)), questions="Q1")
+    _assert_daemon_gone(g.tests["Q1.1 rnn_step_forward"]["output"])
 
 
 # ------------------------------------------------------------------ 8. a full disk while writing results
@@ -479,18 +486,7 @@ for p in {[str(FIXTURES / "hidden.h5"), str(REFERENCE / "deeplearning" / "rnn_la
         print("READ", p)
     except OSError:
         print("denied", p)
-if not globals().get("_spawned"):
-    globals()["_spawned"] = True
-    r, w = os.pipe()
-    if os.fork() == 0:
-        os.setsid()
-        if os.fork() == 0:
-            os.write(w, str(os.getpid()).encode())
-            while True:
-                time.sleep(0.2)
-        os._exit(0)
-    print("DAEMON", os.read(r, 32).decode())
-"""
+""" + DAEMON
     out = Path(tempfile.mkdtemp(prefix="ag-userrun-", dir="/tmp"))  # tmp_path is private to root
     sub = hostile(out, _wrap_step_forward(body))
     for p in [out, *out.rglob("*")]:
@@ -505,9 +501,7 @@ if not globals().get("_spawned"):
         shutil.rmtree(out, ignore_errors=True)
     text = next(t["output"] for t in res["tests"] if t["name"] == "Q1.1 rnn_step_forward")
     assert "READ" not in text and text.count("denied") >= 2, text
-    pid = int(text.split("DAEMON ", 1)[1].split()[0])
-    time.sleep(0.5)
-    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+    _assert_daemon_gone(text)
     assert "NOT ISOLATED" not in res["output"]
 
 
