@@ -20,7 +20,6 @@ re-classified by the worker's model and the style-transfer run is judged on
 the loop's own losses.
 """
 import numpy as np
-import pytest
 
 from grader.engine import cases
 from grader.questions import FILES

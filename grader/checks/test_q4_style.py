@@ -14,7 +14,6 @@ worked is decided here, by re-scoring the image it returns with the grader's
 own float64 implementation of the losses (grader.oracle.squeezenet.style_total_loss).
 """
 import numpy as np
-import pytest
 
 from grader.engine import cases
 from grader.questions import FILES

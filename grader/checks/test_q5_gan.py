@@ -36,7 +36,6 @@ Tolerances (each with its reason):
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from grader.course import gan as gan_config
 

@@ -75,11 +75,6 @@ def _read(fixtures_dir: str, functions=None) -> dict[str, list[Case]]:
 
 
 @lru_cache(maxsize=None)
-def _load_all(fixtures_dir: str) -> dict[str, list[Case]]:
-    return _read(fixtures_dir)
-
-
-@lru_cache(maxsize=None)
 def _load_one(fixtures_dir: str, function: str) -> tuple:
     """One function's cases: a grading run reads only the functions its checks use."""
     return tuple(_read(fixtures_dir, [function]).get(function, []))

@@ -6,8 +6,6 @@ the message that says it, and nowhere else but that test's hidden twin.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
