@@ -67,6 +67,9 @@ def _as_shape(shape) -> tuple:
     return tuple(int(d) for d in shape)
 
 
+_DRAW_CHUNK = 1 << 18
+
+
 def seeded_params(shapes, seed, weight_gain: float = math.sqrt(2.0),
                   vector_std: float = 0.05) -> list:
     """Draw one float32 array per shape from ``numpy.random.RandomState(seed)``.
@@ -90,13 +93,15 @@ def seeded_params(shapes, seed, weight_gain: float = math.sqrt(2.0),
     out = []
     for shape in shapes:
         shape = _as_shape(shape)
-        draw = rs.standard_normal(shape)
-        if len(shape) >= 2:
-            fan_in = int(np.prod(shape[1:])) or 1
-            arr = draw * (weight_gain / math.sqrt(fan_in))
-        else:
-            arr = draw * vector_std
-        out.append(np.asarray(arr, dtype=np.float32))
+        scale = weight_gain / math.sqrt(int(np.prod(shape[1:])) or 1) if len(shape) >= 2 else vector_std
+        arr = np.empty(shape, dtype=np.float32)
+        flat = arr.reshape(-1)
+        # drawn in pieces (the same stream as one draw): the DC generator's 6.4M-weight layer would be a
+        # 51 MB float64 temporary in the worker, whose memory budget is small in a 768 MB container
+        for i in range(0, flat.size, _DRAW_CHUNK):
+            n = min(_DRAW_CHUNK, flat.size - i)
+            flat[i:i + n] = rs.standard_normal(n) * scale
+        out.append(arr)
     return out
 
 

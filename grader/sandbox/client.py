@@ -50,7 +50,12 @@ ZYGOTE_START_TIMEOUT = 180.0  # torch import on a slow, shared CPU (measured 5-6
 WALL_PER_CPU_SECOND = 10.0
 POLL_S = 0.1                  # how often a waiting call looks at the child's CPU time
 OUTPUT_LIMIT = 8000           # characters of a child's output accepted per reply
-MEMORY_MARGIN = 32 * 1024**2  # left to the grader's own growth when a child's budget comes from the container
+# Left, when a child's budget comes from the container, to the grader's own growth and to the libraries' code
+# pages (the budget counts anonymous memory only).  At 768 MB with torch's CUDA build, the children of the
+# torch zygote start with ~480-520 MB in use, so their budget is ~180-220 MB; the reference's largest need,
+# Q5's visible checks in one child, is 138 MB.  A greedier child squeezes the code pages out: the container
+# thrashes, and procs.ThrashWatch says so (the environment's failure, not the student's).
+MEMORY_MARGIN = 64 * 1024**2
 MAX_CALLBACKS = 50_000        # requests for correct building blocks in one call
 MAX_CALLBACK_ELEMENTS = 4_000_000  # array elements per request for a building block
 
@@ -163,6 +168,8 @@ class Sandbox:
         self._captured: list[str] | None = None
         self._budget_lowered = False
         self._oom_at_spawn = None
+        self._thrash = procs.ThrashWatch()
+        self._starved: str | None = None  # why the torch / TensorFlow zygotes were given up (the container thrashed)
         self._handles: dict[int, object] = {}
         self._next_handle = 1
         self.spawned = 0
@@ -209,6 +216,7 @@ class Sandbox:
             # TensorFlow's C++ logging goes to the zygote's stderr before any Python runs: quiet it there
             z = self._zygotes[kind] = _Zygote(cfg, self.threads, {"TF_CPP_MIN_LOG_LEVEL": "2"} if tf else None,
                                               fork=self._fork_zygotes and not tf)
+            z.watch = self._memory_check
         return z
 
     def use_torch(self, flag: bool) -> None:
@@ -255,7 +263,35 @@ class Sandbox:
         budget = max(32 * 1024**2, avail - MEMORY_MARGIN)
         return min(default, budget), budget < default
 
+    def _memory_check(self) -> str | None:
+        """None while the current call may go on; else why the container cannot run it.
+
+        The first time the container thrashes (``procs.ThrashWatch``), the heavy zygotes (torch, TensorFlow:
+        most of the memory) are given up and their questions' checks fail as the environment's; numpy checks
+        go on in the memory freed.  Thrashing again, with numpy alone, stops every call."""
+        why = self._thrash.check()
+        if not why:
+            return None
+        if self._starved is None:
+            self._starved = why
+            for kind in [k for k in self._zygotes if k is not False]:
+                if kind == self.kind:
+                    self.kill_child()
+                self._zygotes.pop(kind).kill()
+            self._thrash = procs.ThrashWatch()
+            return why if self.kind is not False else None
+        self.kill_child()
+        for z in self._zygotes.values():
+            z.kill()
+        self._zygotes.clear()
+        return why
+
     def _spawn(self):
+        if self._starved is not None and self.kind is not False:
+            raise EnvironmentFailure(self._starved)
+        why = self._memory_check()
+        if why:
+            raise EnvironmentFailure(why)
         z = self._zygote(self.kind)
         workdir = self._new_workdir()
         budget, self._budget_lowered = self.memory_budget()
@@ -368,7 +404,7 @@ class Sandbox:
             self._spawn()
         sock, pid, _ = self._child
         oom_before = self._oom_at_spawn
-        reader = _CallReader(sock, pid, cpu_limit=timeout, wall_limit=wall)
+        reader = _CallReader(sock, pid, cpu_limit=timeout, wall_limit=wall, watch=self._memory_check)
         counts = [0]
         try:
             sock.sendall(protocol.pack({"op": op}, payload))
@@ -388,9 +424,14 @@ class Sandbox:
         except protocol.ProtocolError as exc:
             self.kill_child()
             raise WorkerCrashed(f"{label} sent back malformed data ({exc})") from None
+        except _Thrashing as exc:
+            self.kill_child()
+            raise EnvironmentFailure(str(exc)) from None
         return self._reply(head, value, label)
 
     def _crashed(self, label, oom_before):
+        if self._starved is not None and self.kind is not False:
+            raise EnvironmentFailure(self._starved)
         oom_after = procs.container_memory().oom_kills
         if oom_before is not None and oom_after is not None and oom_after > oom_before:
             raise EnvironmentFailure(f"the grading environment ran out of memory while running {label} (the "
@@ -514,6 +555,7 @@ class _Zygote:
     even when it runs as root before dropping privileges."""
 
     def __init__(self, cfg: dict, threads: int, extra_env: dict | None = None, fork: bool = False):
+        self.watch = None  # the sandbox's ThrashWatch.check, consulted while the zygote starts
         self._log = tempfile.TemporaryFile()
         ours, theirs = socket.socketpair()
         if fork:  # a warm grader: this process already imported what the zygote needs (see FORK_ZYGOTES)
@@ -536,12 +578,21 @@ class _Zygote:
         self.ready = False
 
     def _wait_ready(self):
-        self.ctl.settimeout(ZYGOTE_START_TIMEOUT)
         oom_before = procs.container_memory().oom_kills
-        try:
-            ready = self.ctl.recv(1)
-        except OSError:
-            ready = b""
+        end = time.monotonic() + ZYGOTE_START_TIMEOUT
+        ready = b""
+        while time.monotonic() < end:
+            why = self.watch() if self.watch else None
+            if why:
+                self.kill()
+                raise EnvironmentFailure(why)
+            r, _, _ = select.select([self.ctl], [], [], min(1.0, max(0.0, end - time.monotonic())))
+            if r:
+                try:
+                    ready = self.ctl.recv(1)
+                except OSError:
+                    ready = b""
+                break
         if ready != b"R":
             self.proc.kill()
             self.proc.wait()
@@ -555,7 +606,6 @@ class _Zygote:
                                          "libraries" + (f" (container limit {mem.limit // 1024**2} MB)"
                                                         if mem.limit else "") + "; not your fault")
             raise InternalError("the worker process failed to start:\n" + log)
-        self.ctl.settimeout(None)
         self.ready = True
 
     def spawn(self, spec: dict) -> tuple[socket.socket, int]:
@@ -623,11 +673,15 @@ class _Forked:
         return self.returncode
 
 
-class _CallReader:
-    """Reads a call's reply while watching the child: its CPU seconds and the wall clock."""
+class _Thrashing(Exception):
+    """The container thrashed during a call (``procs.ThrashWatch``); ``str()`` says so."""
 
-    def __init__(self, sock, pid, cpu_limit: float, wall_limit: float):
-        self.sock, self.pid = sock, pid
+
+class _CallReader:
+    """Reads a call's reply while watching the child (its CPU seconds, the wall clock) and the container."""
+
+    def __init__(self, sock, pid, cpu_limit: float, wall_limit: float, watch=None):
+        self.sock, self.pid, self.watch = sock, pid, watch
         self.cpu_limit, self.wall_limit = cpu_limit, wall_limit
         self.start = time.monotonic()
         self.cpu0 = procs.cpu_seconds(pid) or 0.0
@@ -643,6 +697,9 @@ class _CallReader:
             cpu = procs.cpu_seconds(self.pid)  # only while waiting: a reply already there costs no /proc read
             if cpu is not None and cpu - self.cpu0 > self.cpu_limit:
                 raise TimeoutError(f"{self.cpu_limit:g} CPU seconds (stopped)")
+            why = self.watch() if self.watch else None
+            if why:
+                raise _Thrashing(why)
 
 
 def _recv_exact(sock, n):

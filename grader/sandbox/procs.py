@@ -10,6 +10,9 @@
   (v2 ``memory.max`` or v1 ``memory.limit_in_bytes``), what it uses now, and
   how often the kernel's OOM killer has fired in it, so a worker killed for the
   container's lack of memory is told apart from a student's crash.
+- ``ThrashWatch``: whether the container is thrashing (re-reading from disk the
+  pages it just evicted), the other way a container too small for torch shows:
+  no OOM kill, only a run that crawls for many minutes.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import ctypes
 import os
 import signal
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,7 +164,10 @@ def cpu_seconds(pid: int) -> float | None:
 @dataclass
 class Memory:
     limit: int | None      # bytes the cgroup may use (None: no limit we can see)
-    used: int | None       # bytes its processes hold now (anonymous memory and mapped files, not page cache)
+    used: int | None       # anonymous bytes its processes hold now: what the kernel cannot drop to make room.
+    #                        Mapped library pages are left out: they are reclaimable, and how many are resident
+    #                        swings with the pressure (6 to 250 MB measured in one 768 MB run), which made the
+    #                        budget swing with it.
     oom_kills: int | None  # times the OOM killer fired in it (None: not reported)
 
     @property
@@ -228,7 +235,7 @@ def container_memory() -> Memory:
             d = d.parent
         events = _kv(v2 / "memory.events")
         st = _kv(v2 / "memory.stat")
-        used = st["anon"] + st.get("file_mapped", 0) if "anon" in st else _read_int(v2 / "memory.current")
+        used = st["anon"] if "anon" in st else _read_int(v2 / "memory.current")
         return Memory(limit, used, events.get("oom_kill"))
     if v1 is not None:
         limit, d = None, v1
@@ -239,8 +246,7 @@ def container_memory() -> Memory:
             d = d.parent
         ctl = _kv(v1 / "memory.oom_control")
         st = _kv(v1 / "memory.stat")
-        used = (st["total_rss"] + st.get("total_mapped_file", 0) if "total_rss" in st
-                else _read_int(v1 / "memory.usage_in_bytes"))
+        used = st["total_rss"] if "total_rss" in st else _read_int(v1 / "memory.usage_in_bytes")
         return Memory(limit, used, ctl.get("oom_kill"))
     return Memory(None, None, None)
 
@@ -255,3 +261,68 @@ def _kv(path: Path) -> dict[str, int]:
     except OSError:
         pass
     return out
+
+
+def _refaulted_bytes(v2: Path | None, v1: Path | None) -> int | None:
+    """Bytes the cgroup has read back from disk soon after evicting them (the kernel's workingset refaults,
+    file and anonymous pages, of the cgroup and everything under it), or None where not reported."""
+    if v2 is not None:
+        st, keys = _kv(v2 / "memory.stat"), ("workingset_refault_file", "workingset_refault_anon")
+    elif v1 is not None:
+        st, keys = _kv(v1 / "memory.stat"), ("total_workingset_refault_file", "total_workingset_refault_anon")
+    else:
+        return None
+    if not any(k in st for k in keys):
+        return None
+    return sum(st.get(k, 0) for k in keys) * os.sysconf("SC_PAGE_SIZE")
+
+
+class ThrashWatch:
+    """Tells a container too small for the run apart from one that is merely busy.
+
+    When the processes' anonymous memory nearly fills the limit, the kernel keeps evicting the libraries'
+    code pages (torch's are hundreds of MB) and reading them back at once: no OOM kill, just a run that
+    takes many minutes.  ``check()`` (cheap; it samples at most once a second) returns a message when, within
+    the last ``WINDOW_S`` seconds, the cgroup re-read more than ``FACTOR`` times its whole limit.
+
+    Measured here (reference/, cs231n_a3, torch's CUDA build on the CPU), the most refaulted in any 30 s:
+    768 MB / 0.5 CPU, cold page cache (full marks in ~50 s), three runs: 0.49 to 0.68 GB, at most 0.88x the
+    limit; 512 MB / 2 CPUs (thrashing; unfinished after 6 min without this watch): 1.1 GB within its first
+    9 s, then about 480 MB/s, 28x the limit per 30 s.  3x leaves 3.4x over the first, and trips about 13 s
+    into the second.  On a disk so slow that thrashing re-reads less than 3x the limit in 30 s (51 MB/s at
+    512 MB), the run's own time budget still ends it.
+    """
+    WINDOW_S = 30.0
+    FACTOR = 3.0
+
+    def __init__(self):
+        self._v2, self._v1 = _own_cgroup()
+        self.limit = container_memory().limit
+        self._samples: deque = deque()
+        self._last = 0.0
+        self.tripped: str | None = None
+        self.enabled = self.limit is not None and _refaulted_bytes(self._v2, self._v1) is not None
+
+    def check(self) -> str | None:
+        """None, or (from then on) why the container cannot run the grader."""
+        if self.tripped or not self.enabled:
+            return self.tripped
+        now = time.monotonic()
+        if now - self._last < 1.0:
+            return None
+        self._last = now
+        refaulted = _refaulted_bytes(self._v2, self._v1)
+        if refaulted is None:
+            return None
+        self._samples.append((now, refaulted))
+        while now - self._samples[0][0] > self.WINDOW_S:
+            self._samples.popleft()
+        t0, r0 = self._samples[0]
+        if refaulted - r0 > self.FACTOR * self.limit:
+            mb = 1024**2
+            self.tripped = (f"the grading environment is out of memory: in {now - t0:.0f} s the container "
+                            f"(limit {self.limit // mb} MB) had to read {(refaulted - r0) // mb} MB of its "
+                            "own evicted pages back from disk (thrashing), so the grader stopped rather than "
+                            "crawl for many minutes; not your fault (course staff: give the autograder more "
+                            "memory, at least 768 MB)")
+        return self.tripped
