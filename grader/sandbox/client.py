@@ -564,8 +564,9 @@ class _Zygote:
             self.ctl = ours
             self.ready = False
             return
+        # ATEN_CPU_CAPABILITY: staff may pin torch's CPU kernels (and it emulates another CPU for the tests)
         env = {k: v for k, v in os.environ.items()
-               if k in ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES")}
+               if k in ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "ATEN_CPU_CAPABILITY")}
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
         env.update(extra_env or {})
         self.proc = subprocess.Popen(
