@@ -344,6 +344,8 @@ def serve_zygote(cfg: dict, ctl: socket.socket) -> None:
         except ImportError:
             pass
 
+    if cfg.get("landlock"):  # py_landlock finds libc by running ldconfig: once here, not in every child
+        confine.landlock_abi()
     # what student code of every course year expects: numpy 1.x names, scipy's old module paths, and the
     # modules the course's provided lines import (loaded now, while every file is readable, and once)
     sys.modules["grader.inworker.compat"].install_course_compat(torch=bool(cfg.get("torch")),

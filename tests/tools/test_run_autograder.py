@@ -407,6 +407,7 @@ def test_setup_sh_gradescope_branch(sim_root, tmp_path, detect):
         assert "import numpy, h5py, yaml, pytest, torch, torchvision" in calls  # the install is verified
         assert pwd.getpwnam(user).pw_shell.endswith("nologin")
         assert not (sim_root / "source" / ".venv").exists()
+        assert list((sim_root / "source" / "grader" / "sandbox" / "__pycache__").glob("worker.*.pyc"))  # precompiled
         loose = [p for p in (sim_root / "source").rglob("*") if p.stat().st_mode & 0o077]
         assert not loose
     finally:
