@@ -52,7 +52,7 @@ POLL_S = 0.1                  # how often a waiting call looks at the child's CP
 OUTPUT_LIMIT = 8000           # characters of a child's output accepted per reply
 # Left, when a child's budget comes from the container, to the grader's own growth and to the libraries' code
 # pages (the budget counts anonymous memory only).  At 768 MB with torch's CUDA build, the children of the
-# torch zygote start with ~480-520 MB in use, so their budget is ~180-220 MB; the reference's largest need,
+# torch zygote start with ~460-520 MB in use, so their budget is ~190-250 MB; the reference's largest need,
 # Q5's visible checks in one child, is 138 MB.  A greedier child squeezes the code pages out: the container
 # thrashes, and procs.ThrashWatch says so (the environment's failure, not the student's).
 MEMORY_MARGIN = 64 * 1024**2
