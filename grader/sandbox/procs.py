@@ -26,6 +26,7 @@ from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
+_PROC_CGROUP = Path("/proc/self/cgroup")
 
 
 def become_subreaper() -> bool:
@@ -191,10 +192,14 @@ def _read_int(path: Path) -> int | None:
 
 
 def _own_cgroup() -> tuple[Path | None, Path | None]:
-    """(v2 folder, v1 memory folder) of this process's cgroup, where mounted."""
+    """(v2 folder, v1 memory folder) of this process's cgroup, where mounted.
+
+    A container without a cgroup namespace of its own (Docker on cgroup v1, or v2 before cgroupns) lists
+    the host's path in /proc/self/cgroup, while its /sys/fs/cgroup is its own group: where the listed path
+    is not mounted, the mount's top folder is the group."""
     v2 = v1 = None
     try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        lines = _PROC_CGROUP.read_text().splitlines()
     except OSError:
         return None, None
     for line in lines:
@@ -204,15 +209,14 @@ def _own_cgroup() -> tuple[Path | None, Path | None]:
         _, controllers, rel = parts
         rel = rel.lstrip("/")
         if controllers == "":
-            cand = _CGROUP_ROOT / rel
-            if (cand / "memory.max").exists() or (cand / "memory.current").exists():
-                v2 = cand
-        elif "memory" in controllers.split(","):
-            for base in (_CGROUP_ROOT / "memory", _CGROUP_ROOT / "memory,cpu", _CGROUP_ROOT):
-                cand = base / rel
-                if (cand / "memory.limit_in_bytes").exists():
-                    v1 = cand
+            for cand in (_CGROUP_ROOT / rel, _CGROUP_ROOT):  # a host's root group has no memory.max
+                if (cand / "memory.max").exists() or (cand / "memory.current").exists():
+                    v2 = cand
                     break
+        elif "memory" in controllers.split(","):
+            bases = (_CGROUP_ROOT / "memory", _CGROUP_ROOT / "memory,cpu", _CGROUP_ROOT)
+            v1 = next((b / rel for b in bases if (b / rel / "memory.limit_in_bytes").exists()),
+                      next((b for b in bases if (b / "memory.limit_in_bytes").exists()), None))
     return v2, v1
 
 

@@ -127,3 +127,28 @@ def test_thrash_watch_is_off_without_refault_counters(fake_cgroup, tmp_path):
     (tmp_path / "memory" / "grader" / "memory.stat").write_text(f"total_rss {300 * MB}\n")
     watch = procs.ThrashWatch()
     assert not watch.enabled and watch.check() is None
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_a_container_without_its_own_cgroup_namespace_still_finds_its_limit(tmp_path, monkeypatch, version):
+    """/proc/self/cgroup names the host's path (Docker without cgroupns); the container's /sys/fs/cgroup is
+    its own group: the limit and the refault counters are read there."""
+    root = tmp_path / "cgroup"
+    if version == "v1":
+        top = root / "memory"
+        top.mkdir(parents=True)
+        (top / "memory.limit_in_bytes").write_text(str(768 * MB))
+        (top / "memory.stat").write_text(f"total_rss {400 * MB}\ntotal_workingset_refault_file 5\n")
+        listed = "4:memory:/docker/0123abcd\n1:cpu,cpuacct:/docker/0123abcd\n"
+    else:
+        top = root
+        top.mkdir()
+        (top / "memory.max").write_text(str(768 * MB))
+        (top / "memory.stat").write_text(f"anon {400 * MB}\nworkingset_refault_file 5\n")
+        listed = "0::/system.slice/docker-0123abcd.scope\n"
+    (tmp_path / "self_cgroup").write_text(listed)
+    monkeypatch.setattr(procs, "_CGROUP_ROOT", root)
+    monkeypatch.setattr(procs, "_PROC_CGROUP", tmp_path / "self_cgroup")
+    mem = procs.container_memory()
+    assert (mem.limit, mem.used, mem.available) == (768 * MB, 400 * MB, 368 * MB)
+    assert procs.ThrashWatch().enabled
