@@ -24,6 +24,7 @@ import pytest
 
 from conftest import PYTHON, REFERENCE
 from grader.engine.results import validate
+from grader.tools import container
 from test_bundles import build, make_repo
 
 IS_ROOT = os.getuid() == 0
@@ -122,13 +123,23 @@ def sim_root(autograder_zip):
     shutil.rmtree(root, ignore_errors=True)
 
 
-def run_autograder(root: Path, bin_dir: Path, **env_extra) -> tuple[subprocess.CompletedProcess, dict | None]:
+def run_autograder(root: Path, bin_dir: Path, container_limits=None,
+                   **env_extra) -> tuple[subprocess.CompletedProcess, dict | None]:
+    """``container_limits``: (MB, CPUs) of a memory- and CPU-limited cgroup to run it in, cold page cache."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOGRADER_")}
     env.update(AUTOGRADER_ROOT=str(root), PATH=f"{bin_dir}:{os.environ['PATH']}", AUTOGRADER_QUESTIONS=QUESTIONS)
-    env.update(env_extra)
+    env.update({k: v for k, v in env_extra.items() if v is not None})
+    for k in [k for k, v in env_extra.items() if v is None]:
+        env.pop(k, None)
     t0 = time.time()
-    proc = subprocess.run(["bash", str(root / "run_autograder")], cwd="/", capture_output=True, text=True,
-                          env=env, timeout=300)
+    cmd = ["bash", str(root / "run_autograder")]
+    if container_limits:
+        # the bound only turns a regression (minutes of thrashing) into a failure instead of a hung suite
+        proc, info = container.run(cmd, *container_limits, cwd="/", capture_output=True, text=True, env=env,
+                                   timeout=400)
+        print(f"\nin a {container_limits[0]} MB / {container_limits[1]:g} CPU container: {info}")
+    else:
+        proc = subprocess.run(cmd, cwd="/", capture_output=True, text=True, env=env, timeout=300)
     print(f"\n$ run_autograder ({time.time() - t0:.1f} s, exit {proc.returncode})\n{proc.stdout[-4000:]}"
           f"{proc.stderr[-3000:]}")
     path = root / "results" / "results.json"
@@ -412,3 +423,34 @@ def test_setup_sh_gradescope_branch(sim_root, tmp_path, detect):
         assert not loose
     finally:
         subprocess.run(["userdel", user], capture_output=True)
+
+
+# ------------------------------------------------------------------ a memory-limited container, as deployed
+@pytest.mark.skipif(container.available() is not None, reason=f"no memory-limited container here: {container.available()}")
+@pytest.mark.parametrize("memory_mb, cpus", [(768, 0.5), (512, 2)], ids=["768MB-half-cpu", "512MB"])
+def test_a_full_grade_in_a_small_container(sim_root, python3, sandbox_user, memory_mb, cpus):
+    """The reference under cs231n_a3 (every question), through run_autograder with the drop to the sandbox
+    user, in a cgroup.  Gradescope's default (768 MB, half a vCPU, cold page cache): full marks.  512 MB:
+    full marks, or the checks that did not fit say the environment ran out of memory (not the student's
+    fault) and the numpy questions are still graded in full: never a silent deduction, never minutes of
+    thrashing (grader/sandbox/procs.py, ThrashWatch)."""
+    bin_dir, _, _ = _drop_ready(python3, sandbox_user)
+    shutil.rmtree(sim_root / "submission")
+    shutil.copytree(REFERENCE / "deeplearning", sim_root / "submission" / "deeplearning",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    proc, res = run_autograder(sim_root, bin_dir, container_limits=(memory_mb, cpus),
+                               AUTOGRADER_SANDBOX_USER=sandbox_user, AUTOGRADER_RUBRIC="cs231n_a3",
+                               AUTOGRADER_QUESTIONS=None)
+    assert proc.returncode == 0 and res is not None, proc.stderr[-3000:]
+    assert "cannot read this Python installation" not in proc.stderr and "NOT ISOLATED" not in res["output"]
+    short = [t for t in res["tests"] if t["score"] < t["max_score"]]
+    if memory_mb == 768 or not short:
+        assert res["score"] == 100 and not short, {t["name"]: t["output"][:300] for t in short}
+        return
+    silent = {t["name"]: t["output"][:300] for t in short if "not your fault" not in t["output"]}
+    assert not silent, silent
+    assert all("out of memory" in t["output"] for t in short)
+    assert "course staff should look at this run" in res["output"]  # flagged for staff (run_autograder exits 0)
+    numpy_q = [t for t in res["tests"] if t["tags"][0] in ("Q1", "Q2")]
+    assert numpy_q and all(t["score"] == t["max_score"] for t in numpy_q), \
+        {t["name"]: t["output"][:200] for t in numpy_q if t["score"] < t["max_score"]}
