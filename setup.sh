@@ -30,8 +30,8 @@ if [ "${GRADESCOPE:-}" = "1" ] || { [ "$(id -u)" = "0" ] && [ "$here" = "${AUTOG
         python3 -c 'import tensorflow' \
             || { echo "setup.sh: requirements-tensorflow.txt did not install" >&2; exit 1; }
     fi
-    # bytecode now: the worker's interpreters run with -B and would otherwise compile the grader's modules on
-    # every run (the grading process writes its own, but never imports the worker's)
+    # bytecode now: run_autograder starts every interpreter with -B, so nothing would ever write it and each
+    # run would compile the grader's modules again, in the grading process and in every zygote
     python3 -m compileall -q "$here/grader" >/dev/null
     id -u "$SANDBOX_USER" >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin "$SANDBOX_USER"
     chown -R root:root "$here"

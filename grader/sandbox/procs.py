@@ -223,11 +223,12 @@ def _own_cgroup() -> tuple[Path | None, Path | None]:
 _NO_LIMIT = 1 << 60  # v1 reports "unlimited" as a huge number
 
 
-def container_memory() -> Memory:
-    """The memory situation of this process's cgroup (everything None where there is no cgroup to read).
+def container_memory(groups: tuple[Path | None, Path | None] | None = None) -> Memory:
+    """The memory situation of this process's cgroup (everything None where there is no cgroup to read);
+    ``groups``: ``_own_cgroup()``'s answer, when the caller already has it.
 
     The nearest limit up the hierarchy counts (a container's limit is often set on a parent)."""
-    v2, v1 = _own_cgroup()
+    v2, v1 = groups or _own_cgroup()
     if v2 is not None:
         limit, d = None, v2
         while d != _CGROUP_ROOT.parent and str(d).startswith(str(_CGROUP_ROOT)):
@@ -301,7 +302,7 @@ class ThrashWatch:
 
     def __init__(self):
         self._v2, self._v1 = _own_cgroup()
-        self.limit = container_memory().limit
+        self.limit = container_memory((self._v2, self._v1)).limit
         self._samples: deque = deque()
         self._last = 0.0
         self.tripped: str | None = None

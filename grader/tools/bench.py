@@ -170,11 +170,11 @@ def container_run(args) -> None:
         if memory_mb == 768:
             line += f"; target <= {TARGET_CONTAINER_S:g} s: {'met' if info['seconds'] <= TARGET_CONTAINER_S else 'NOT met'}"
         else:
-            silent = [t["name"] for t in (res or {}).get("tests", [])
-                      if t["score"] < t["max_score"] and "not your fault" not in t["output"]]
-            full = res is not None and score == sum(t["max_score"] for t in res["tests"])
-            line += ("; full marks" if full else
-                     f"; SILENT DEDUCTION on {silent}" if silent or res is None or proc.returncode == 0 else
+            short = [t for t in (res or {}).get("tests", []) if t["score"] < t["max_score"]]
+            silent = [t["name"] for t in short if "not your fault" not in t["output"]]
+            line += ("; NO results.json" if res is None else
+                     "; full marks" if not short else
+                     f"; SILENT DEDUCTION on {silent}" if silent or proc.returncode == 0 else
                      "; the tests it could not run say the environment ran out of memory (not the student's "
                      "fault), exit 1")
         print(line, flush=True)
