@@ -13,7 +13,7 @@ import json
 import time
 
 from conftest import ROOT
-from test_batch import batch, build_export, read_scores, small_rubric
+from test_batch import SMALL_TOTAL, batch, build_export, read_scores, small_rubric
 from grader.tools.batch import cluster
 
 IDS = ["100000001", "100000006", "100000008"]   # reference, template, no carry of dprev_h
@@ -50,8 +50,8 @@ def test_dask_workers_give_the_pools_scores(tmp_path, monkeypatch):
     pool_csv = (tmp_path / "pool" / "scores.csv").read_text()
     assert (tmp_path / "dask" / "scores.csv").read_text() == pool_csv
     rows = read_scores(tmp_path / "dask" / "scores.csv")
-    assert float(rows["100000001"]["total"]) == 30 and float(rows["100000006"]["total"]) == 0
-    assert 0 < float(rows["100000008"]["total"]) < 30
+    assert float(rows["100000001"]["total"]) == SMALL_TOTAL and float(rows["100000006"]["total"]) == 0
+    assert 0 < float(rows["100000008"]["total"]) < SMALL_TOTAL
     assert {row["status"] for row in rows.values()} == {"ok"}
     for sid in IDS:
         assert _results(tmp_path / "dask", sid) == _results(tmp_path / "pool", sid), sid

@@ -71,12 +71,15 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT_S):
     if "://" not in address and ":" not in address:
         raise BatchError(f"--scheduler {address}: expected a Dask scheduler's address such as tcp://HOST:8786 "
                          "(`dask scheduler` prints it)")
+    def unanswered(exc):
+        return BatchError(f"--scheduler {address}: no Dask scheduler answers there ({exc}); start one with "
+                          f"`dask scheduler` and workers with `dask worker {address} --nthreads 1` run from an "
+                          "autograder checkout, or leave out --scheduler to grade here")
+    _probe(address, timeout, unanswered)
     try:
         client = Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
-        raise BatchError(f"--scheduler {address}: no Dask scheduler answers there ({exc}); start one with "
-                         f"`dask scheduler` and workers with `dask worker {address} --nthreads 1` run from an "
-                         "autograder checkout, or leave out --scheduler to grade here") from None
+        raise unanswered(exc) from None
     try:
         client.wait_for_workers(1, timeout=timeout)
     except (OSError, TimeoutError) as exc:
@@ -84,6 +87,19 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT_S):
         raise BatchError(f"--scheduler {address}: the scheduler has no workers ({exc}); start them with "
                          f"`dask worker {address} --nthreads 1` from an autograder checkout") from None
     return client
+
+
+def _probe(address: str, timeout: float, error) -> None:
+    """A refused TCP connection is known at once; distributed's own connect retries it until ``timeout``
+    (15 s of a TA's time for a mistyped port).  Other schemes are left to distributed."""
+    scheme, _, rest = address.rpartition("://")
+    host, _, port = rest.rpartition(":")
+    if scheme not in ("", "tcp") or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise error(exc) from None
 
 
 def _stop_check(name: str | None):
