@@ -3,8 +3,10 @@
 A graded function that depends on another graded function (calls it, or is
 checked against it) is first judged with the student's own code.  If that
 fails and a function it depends on fails its own tests, it is judged again
-with correct versions of exactly those functions standing in (the student's
-passing functions are kept, so the run still tests the student's code).  If it
+with correct versions of exactly those functions standing in, and of what must
+come with them (``closure``: a forward pass's backward pass, which takes its
+cache; for a model, a wrong step's whole recurrent layer).  The student's other
+passing functions are kept, so the run still tests the student's code.  If it
 passes then, the student's code is right: the check passes, with a note naming
 the function at fault.  The correct versions never run in the student's
 process: the worker's stand-ins (grader/inworker/standins.py) ask the grader
