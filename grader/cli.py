@@ -34,6 +34,15 @@ def question_list(text: str) -> str:
     return ",".join(q.upper() for q in ids)
 
 
+class _Questions(argparse.Action):
+    """--questions given more than once (--questions Q1 --questions Q2) means all of them, not the last."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        ids = (getattr(namespace, self.dest) or "").split(",")
+        ids += [q for q in values.split(",") if q not in ids]
+        setattr(namespace, self.dest, ",".join(q for q in ids if q))
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="python -m grader", description="Autograder for CS182 HW2 / CS231n assignment 3.")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -42,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("submission", help="submission folder or .zip")
     g.add_argument("--results", default="results.json", help="where to write results.json (default: %(default)s)")
     g.add_argument("--rubric", default="cs182_hw2", help="rubric name (cs182_hw2, cs231n_a3) or path to a YAML file")
-    g.add_argument("--questions", type=question_list, default=None,
+    g.add_argument("--questions", type=question_list, default=None, action=_Questions,
                    help="comma-separated questions to grade, e.g. Q1,Q2 (default: all)")
     g.add_argument("-j", "--jobs", type=positive_int, default=1, help="parallel check processes (default: 1)")
     g.add_argument("--user", default=None, help="run student code as this user (needs root; default: $AUTOGRADER_SANDBOX_USER)")
@@ -52,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="students: run the visible checks on your own assignment folder")
     c.add_argument("submission", nargs="?", default=".", help="your assignment folder (default: current folder)")
     c.add_argument("--rubric", default="cs182_hw2")
-    c.add_argument("--questions", type=question_list, default=None, help="e.g. Q1,Q2 (default: all)")
+    c.add_argument("--questions", type=question_list, default=None, action=_Questions,
+                   help="e.g. Q1,Q2 (default: all)")
     c.add_argument("--results", default=None, help="also write results.json here")
     c.add_argument("--quiet", action="store_true", help="do not print the table (with --results)")
 

@@ -145,6 +145,9 @@ def test_wrong_options_are_refused(tmp_path, export):
     refused(run_cli("grade", REFERENCE, "--questions", "Q9", "--results", results),
             "unknown question(s) Q9", "this rubric has Q1, Q2, Q3, Q4")
     refused(run_cli("grade", REFERENCE, "--questions", ",", "--results", results), "expected question ids")
+    # the flag repeated means every question given, not the last one only
+    refused(run_cli("grade", REFERENCE, "--questions", "Q9", "--questions", "Q1", "--results", results),
+            "unknown question(s) Q9")
     refused(run_cli("check", REFERENCE, "--questions", "Q1;Q2"), "expected question ids separated by commas")
     refused(run_cli("grade", "/nonexistent", "--results", results), "/nonexistent does not exist")
     assert not results.exists()          # a refused command writes no results.json
