@@ -192,7 +192,10 @@ def _check_forward(student, builder, case):
     p = case.params
     x = case.inputs["x"]
     res = _helper(student, "model_forward", builder, p.get("noise_dim"), p["shapes"], case.seed, p["offsets"], x,
-                  bool(p.get("train", True)), label=f"{builder}(...) forward pass")
+                  bool(p.get("train", True)),
+                  # the shape the notebook feeds (its loader's (N, 1, 28, 28) images): a model that only takes
+                  # (N, 784) fails here, and the student needs to know what it was given
+                  label=f"{builder}(...) forward pass on input of shape {tuple(np.shape(x))}")
     if not isinstance(res, dict):
         fail(f"{builder}: the forward pass could not be run")
     call = res.get("call", builder + "()")
