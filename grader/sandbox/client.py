@@ -164,7 +164,7 @@ class Sandbox:
         self.kind = False  # False (numpy), True (torch) or TENSORFLOW
         self._child = None  # (socket, pid, workdir)
         self._imports: dict[str, object] = {}
-        self._timed_out: dict[str, float] = {}
+        self._timed_out: dict[tuple, float] = {}   # (label, building blocks standing in) -> its limit
         self._captured: list[str] | None = None
         self._budget_lowered = False
         self._oom_at_spawn = None
@@ -397,8 +397,11 @@ class Sandbox:
             if left <= 0:
                 raise DeadlineReached("not run: the grading time budget was used up by earlier checks")
             wall = min(wall, left)
-        if label in self._timed_out:  # one hang per function is enough: keep the run inside its budget
-            raise WorkerTimeout(f"{label} did not return within {self._timed_out[label]:g} s earlier in this "
+        # One hang per call is enough: keep the run inside its budget.  The same call with correct building
+        # blocks standing in is another call: the hang may have been in a block (one bug, one deduction).
+        hang = (label, tuple(sorted(callbacks or ())))
+        if hang in self._timed_out:
+            raise WorkerTimeout(f"{label} did not return within {self._timed_out[hang]:g} s earlier in this "
                                 "run (stopped), so it was not run again")
         if self._child is None:
             self._spawn()
@@ -415,7 +418,7 @@ class Sandbox:
                 sock.sendall(self._answer(head, value, callbacks or {}, counts))
         except TimeoutError as exc:
             self.kill_child()
-            self._timed_out[label] = timeout
+            self._timed_out[hang] = timeout
             raise WorkerTimeout(f"{label} did not return within {exc}" if str(exc) else
                                 f"{label} did not return in time (stopped)") from None
         except (EOFError, ConnectionError, BrokenPipeError):

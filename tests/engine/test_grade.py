@@ -14,21 +14,20 @@ Q12 = "Q1,Q2"
 
 @pytest.fixture(scope="module")
 def fast_rubric(tmp_path_factory):
-    """cs182_hw2's Q1/Q2 with 3 s call timeouts, so hanging submissions finish quickly."""
+    """cs182_hw2's Q1 with 3 s call timeouts, so hanging submissions finish quickly (Q1's tests after
+    rnn_backward's, 1.6 and 1.8, already need the fresh child that replaces the one stopped)."""
     d = yaml.safe_load((ROOT / "grader/rubrics/cs182_hw2.yaml").read_text())
-    d["questions"] = [q for q in d["questions"] if q["id"] in ("Q1", "Q2")]
-    d["total"] = 60
+    d["questions"] = [q for q in d["questions"] if q["id"] == "Q1"]
+    d["total"] = 30
     d["defaults"]["timeout"] = 3
     for q in d["questions"]:
         for t in q["tests"]:
-            t["timeout"] = 15 if "overfit" in t["name"] else 3
+            # the overfit run with the grader's recurrent layer standing in: the child that ran it used 3.5
+            # CPU-s in all (process accounting), so 8 s leaves it 2.3x
+            t["timeout"] = 8 if "overfit" in t["name"] else 3
     path = tmp_path_factory.mktemp("rubric") / "fast.yaml"
     path.write_text(yaml.safe_dump(d))
     return str(path)
-
-
-def by_question(tests, q):
-    return {n: t for n, t in tests.items() if n.startswith(q + ".")}
 
 
 def test_reference_gets_full_marks_on_q1_q2(tmp_path):
@@ -105,10 +104,11 @@ def test_infinite_loop_in_rnn_backward_times_out_and_spares_the_rest(tmp_path, r
     assert proc.returncode == 0 and validate(res) == []
     assert tests["Q1.4 rnn_backward"]["score"] == 0
     assert re.search(r"rnn_backward did not return within 3 (CPU )?s", tests["Q1.4 rnn_backward"]["output"])
-    for n in ("Q1.1 rnn_step_forward", "Q1.2 rnn_step_backward", "Q1.3 rnn_forward", "Q1.6 word_embedding_backward",
-              "Q1.8 CaptioningRNN.sample (rnn)"):
-        assert tests[n]["status"] == "passed", n
-    assert all(t["status"] == "passed" for n, t in by_question(tests, "Q2").items())
+    # one bug, one deduction: the model's loss and the overfit run hang too with the student's rnn_backward, and
+    # pass with the grader's standing in (a hang once made those runs "not run again" as well)
+    lost = {n: t["output"][:300] for n, t in tests.items() if t["score"] < t["max_score"]}
+    assert set(lost) == {"Q1.4 rnn_backward", "Q1.4h rnn_backward (hidden cases)"}, lost
+    assert "passes with a correct rnn_backward" in tests["Q1.9 overfit small data (rnn)"]["output"]
     assert elapsed < 90, elapsed
 
 
