@@ -29,16 +29,19 @@ from grader.paths import ROOT
 from grader.sandbox import procs
 
 _BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
-         f"from {__name__} import serve; serve(int(sys.argv[2]))")
+         f"from {__name__} import serve; serve(int(sys.argv[2]), sys.argv[3] == 'torch')")
 
 
 class WarmGrader:
     """One warm server; ``grade(argv)`` runs ``python -m grader`` ARGV in a fresh fork of it."""
 
-    def __init__(self, env: dict | None = None, start_timeout: float = 300.0):
+    def __init__(self, env: dict | None = None, start_timeout: float = 300.0, torch: bool = True):
+        """``torch``: preload torch and torchvision (about 5 CPU-s); leave it out for a rubric whose questions
+        never run torch (a regrade of Q1/Q2)."""
         ours, theirs = socket.socketpair()
         self._log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([sys.executable, "-I", "-B", "-c", _BOOT, str(ROOT), str(theirs.fileno())],
+        self.proc = subprocess.Popen([sys.executable, "-I", "-B", "-c", _BOOT, str(ROOT), str(theirs.fileno()),
+                                      "torch" if torch else "numpy"],
                                      pass_fds=[theirs.fileno()], cwd="/", env=env or dict(os.environ),
                                      stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
         theirs.close()
@@ -109,15 +112,18 @@ class WarmGrader:
         self.close()
 
 
-def _preload() -> None:
+_TORCH_PRELOAD = ("torch", "torchvision", "PIL", "scipy.ndimage", "grader.inworker.netvis", "grader.inworker.style",
+                  "grader.inworker.gan")
+
+
+def _preload(torch: bool = True) -> None:
     """What every run needs, imported once: never the checks, the fixtures or the grader's own solutions."""
     import importlib
     import warnings
-    for name in ("numpy", "h5py", "yaml", "pytest", "torch", "torchvision", "PIL", "scipy.ndimage",
+    for name in ("numpy", "h5py", "yaml", "pytest",
                  "grader.cli", "grader.engine.grade", "grader.engine.plugin", "grader.sandbox.worker",
                  "grader.inworker.compat", "grader.inworker.channel", "grader.inworker.standins",
-                 "grader.inworker.captioning", "grader.inworker.netvis", "grader.inworker.style",
-                 "grader.inworker.gan", "grader.course.years"):
+                 "grader.inworker.captioning", "grader.course.years") + (_TORCH_PRELOAD if torch else ()):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -126,10 +132,10 @@ def _preload() -> None:
             pass
 
 
-def serve(fd: int) -> None:
+def serve(fd: int, torch: bool = True) -> None:
     """The server: one request (a JSON line: argv, log) at a time, each graded in a fresh fork."""
     sock = socket.socket(fileno=fd)
-    _preload()
+    _preload(torch)
     sock.sendall(b'{"ready": true}\n')
     buf = b""
     while True:

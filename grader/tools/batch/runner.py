@@ -238,7 +238,7 @@ class Runner:
         w = getattr(self._local, "warm", None)
         if w is None:
             from grader.tools.warm import WarmGrader
-            w = self._local.warm = WarmGrader(env=self.env)
+            w = self._local.warm = WarmGrader(env=self.env, torch=any(q.needs_torch for q in self.rub.questions))
             with self._warms_lock:
                 self._warms.append(w)
         return w
