@@ -540,12 +540,21 @@ for d in glob.glob("/tmp/ag-*/*") + glob.glob("/tmp/ag-*"):
     (export / "submission_metadata.yml").write_text(
         "".join(f"submission_{i}:\n  :submitters:\n  - :name: Student {i}\n    :email: s{i}@x.edu\n    :sid: '{i}'\n"
                 for i in (1, 2)))
+    # Q1 (where the hostile code runs, in rnn_step_forward) and Q4 (so both runs hold a torch zygote while it
+    # does): the whole cs182_hw2 doubled this test's time and added no process the attack does not meet
+    import yaml
+    rub = yaml.safe_load((ROOT / "grader" / "rubrics" / "cs182_hw2.yaml").read_text())
+    rub["questions"] = [q for q in rub["questions"] if q["id"] in ("Q1", "Q4")]
+    rub["total"] = sum(q["points"] for q in rub["questions"])
+    rubric = tmp_path / "q1_q4.yaml"
+    rubric.write_text(yaml.safe_dump(rub, sort_keys=False))
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "grader", "batch", str(export), "--out", str(out), "--rubric",
-                           "cs182_hw2", "-j", "2"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+                           str(rubric), "-j", "2"], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     good = json.loads((out / "results" / "2" / "results.json").read_text())
-    assert good["score"] == 100, [(t["name"], t["output"][:200]) for t in good["tests"] if t["score"] < t["max_score"]]
+    assert good["score"] == rub["total"] == 50, [(t["name"], t["output"][:200]) for t in good["tests"]
+                                                 if t["score"] < t["max_score"]]
     bad = json.loads((out / "results" / "1" / "results.json").read_text())
     text = "\n".join(t["output"] for t in bad["tests"])
     assert "READ" not in text and "WROTE" not in text, text[:3000]
