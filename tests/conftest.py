@@ -112,6 +112,18 @@ def _run_warm(cli: list[str], timeout: float) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(["grader", *cli], rc, "", out)
 
 
+def rubric_subset(questions, keep=lambda test: True, base: str = "cs182_hw2") -> dict:
+    """Rubric ``base`` as a dict with only ``questions`` and, in them, the tests ``keep`` keeps; each question's
+    points and the total summed again.  Callers edit it further and write it with yaml.safe_dump."""
+    import yaml
+    d = yaml.safe_load((ROOT / "grader" / "rubrics" / f"{base}.yaml").read_text())
+    d["questions"] = [dict(q, tests=[t for t in q["tests"] if keep(t)]) for q in d["questions"] if q["id"] in questions]
+    for q in d["questions"]:
+        q["points"] = sum(t["points"] for t in q["tests"])
+    d["total"] = sum(q["points"] for q in d["questions"])
+    return d
+
+
 def grade(submission, *args, rubric: str | None = None, questions: str | None = None, fixtures=None,
           results: Path | None = None, block: tuple[str, ...] = (), check: bool = True, env=None,
           timeout: float = 600, cold: bool = False) -> Graded:

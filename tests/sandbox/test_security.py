@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, REFERENCE, ROOT, grade
+from conftest import FIXTURES, REFERENCE, ROOT, grade, rubric_subset
 from grader.sandbox import confine
 
 LANDLOCK = confine.landlock_abi() > 0
@@ -543,9 +543,7 @@ for d in glob.glob("/tmp/ag-*/*") + glob.glob("/tmp/ag-*"):
     # Q1 (where the hostile code runs, in rnn_step_forward) and Q4 (so both runs hold a torch zygote while it
     # does): the whole cs182_hw2 doubled this test's time and added no process the attack does not meet
     import yaml
-    rub = yaml.safe_load((ROOT / "grader" / "rubrics" / "cs182_hw2.yaml").read_text())
-    rub["questions"] = [q for q in rub["questions"] if q["id"] in ("Q1", "Q4")]
-    rub["total"] = sum(q["points"] for q in rub["questions"])
+    rub = rubric_subset(("Q1", "Q4"))
     rubric = tmp_path / "q1_q4.yaml"
     rubric.write_text(yaml.safe_dump(rub, sort_keys=False))
     out = tmp_path / "out"

@@ -29,8 +29,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import PYTHON, REFERENCE, ROOT, TEMPLATE
-from grader.paths import RUBRICS
+from conftest import PYTHON, REFERENCE, ROOT, TEMPLATE, rubric_subset
 from grader.tools import batch as b
 from grader.tools.batch.export import BatchError
 
@@ -151,31 +150,20 @@ def zip_folder(folder: Path, dest: Path) -> Path:
     return dest
 
 
-def _layer_tests(q: dict) -> list[dict]:
-    # Q1's layer functions (1.1-1.6): the batch's mechanics are under test here, not the captioning model,
-    # whose gradient check and training took half of each grade
-    return [t for t in q["tests"] if t["number"] in ("1.1", "1.2", "1.3", "1.4", "1.5", "1.6")]
-
-
-SMALL_TOTAL = sum(t["points"] for q in yaml.safe_load((RUBRICS / "cs182_hw2.yaml").read_text())["questions"]
-                  if q["id"] == "Q1" for t in _layer_tests(q))
+# Q1's layer functions (1.1-1.6): the batch's mechanics are under test here, not the captioning model, whose
+# gradient check and training took half of each grade
+LAYER_TESTS = ("1.1", "1.2", "1.3", "1.4", "1.5", "1.6")
+SMALL_TOTAL = rubric_subset(("Q1",), lambda t: t["number"] in LAYER_TESTS)["total"]
 
 
 def small_rubric(path: Path, *, call_timeout=None, repoint=None) -> Path:
-    """Q1 of cs182_hw2, its layer functions only (SMALL_TOTAL points); optionally other per-call limits, or
+    """Q1 of cs182_hw2, its layer functions only (SMALL_TOTAL points); optionally another per-call limit, or
     one test (number, hidden) worth other points (its question and the total follow)."""
-    d = yaml.safe_load((RUBRICS / "cs182_hw2.yaml").read_text())
-    d["questions"] = [dict(q, tests=_layer_tests(q), points=SMALL_TOTAL) for q in d["questions"] if q["id"] == "Q1"]
-    d["name"], d["total"] = "batch_test", SMALL_TOTAL
+    d = rubric_subset(("Q1",), lambda t: t["number"] in LAYER_TESTS)
+    d["name"] = "batch_test"
     if call_timeout:
-        # the calls take milliseconds and training on the tiny data set about a second (the reference
-        # passes with 1 s / 3 s under a load of 6 on 2 cores): 2 s / 6 s keep the never-returning
-        # rnn_backward cheap
+        # the layer calls take milliseconds: a short limit keeps the never-returning rnn_backward cheap
         d["defaults"]["timeout"] = call_timeout
-        for q in d["questions"]:
-            for t in q["tests"]:
-                if "timeout" in t:
-                    t["timeout"] = 3 * call_timeout
     if repoint:
         number, hidden, points = repoint
         ((q, t),) = [(q, t) for q in d["questions"] for t in q["tests"]
