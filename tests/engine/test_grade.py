@@ -55,8 +55,8 @@ def test_zip_upload_nested_like_collect_submission(tmp_path):
             zf.write(p, "assignment2/deeplearning/" + p.relative_to(REFERENCE / "deeplearning").as_posix())
         zf.writestr("assignment2/.ipynb_checkpoints/rnn_layers-checkpoint.py", "raise SystemExit")
         zf.writestr("__MACOSX/assignment2/deeplearning/._rnn_layers.py", b"\x00\x05")
-    proc, res, tests = grade(z, questions=Q12)
-    assert proc.returncode == 0 and res["score"] == 60, proc.stderr
+    proc, res, tests = grade(z, questions="Q1")   # staging is under test: Q1 reads both files
+    assert proc.returncode == 0 and res["score"] == 30, proc.stderr
 
 
 def test_flat_upload_with_cs231n_imports(tmp_path):
@@ -65,8 +65,8 @@ def test_flat_upload_with_cs231n_imports(tmp_path):
     (sub / "rnn_layers.py").write_text((REFERENCE / "deeplearning/rnn_layers.py").read_text())
     (sub / "rnn.py").write_text((REFERENCE / "deeplearning/classifiers/rnn.py").read_text()
                                .replace("from deeplearning.", "from cs231n."))
-    proc, res, tests = grade(sub, questions=Q12)
-    assert res["score"] == 60, [t["output"][:300] for t in tests.values() if t["status"] != "passed"][:2]
+    proc, res, tests = grade(sub, questions="Q1")   # Q1's model tests import rnn.py, and it imports rnn_layers
+    assert res["score"] == 30, [t["output"][:300] for t in tests.values() if t["status"] != "passed"][:2]
 
 
 def test_syntax_error_in_rnn_py_costs_only_the_model_checks(tmp_path, reference_copy):
@@ -126,7 +126,7 @@ def test_student_output_and_exceptions_are_reported_per_check(tmp_path, referenc
     src = src.replace("    out = W[x]\n", "    print('debug: embedding', x.shape)\n    out = W[x]\n")
     src = src.replace("    np.add.at(dW, x, dout)\n", "    raise ValueError('shapes do not align')\n")
     f.write_text(src)
-    proc, res, tests = grade(reference_copy, questions=Q12)
+    proc, res, tests = grade(reference_copy, questions="Q1")
     fwd = tests["Q1.5 word_embedding_forward"]
     assert fwd["status"] == "passed" and "debug: embedding" in fwd["output"]
     bwd = tests["Q1.6 word_embedding_backward"]
@@ -150,24 +150,25 @@ def test_unreadable_upload_gets_zero_and_a_message(tmp_path):
     assert "not a readable zip" in res["output"]
 
 
-REPEAT_BUGS = ("fooling_single_step", "class_visualization_l2_wrong_sign", "generator_loss_summed")
+REPEAT_BUGS = ("generator_loss_summed",)
 
 
 def test_same_score_on_every_run(tmp_path):
-    """A submission with catalogued bugs in Q3 and Q5 (so the one-bug-one-deduction reruns run too) graded
-    5 times in a row: every test's score and status are the same each time.  Q3 (fooling image, class
-    visualization) and Q5 (a GAN trained from seeds) are the trajectories most sensitive to threads and
-    arithmetic; numpy Q1 is repeated through run_autograder (tests/tools/test_run_autograder.py)."""
+    """A submission with a catalogued bug in Q5 (so the one-bug-one-deduction reruns run too) graded 5 times
+    in a row in plain mode: every test's score and status are the same each time.  Q5 (a GAN trained from
+    seeds) and Q3 (fooling image, class visualization) are the trajectories most sensitive to threads and
+    arithmetic; Q3 is repeated 5 times through run_autograder as the sandbox user
+    (tests/tools/test_run_autograder.py), so it is not paid twice here."""
     catalogue = {m.name: m for m in mutants.load()}
     sub = REFERENCE
     for i, name in enumerate(REPEAT_BUGS):
         sub = mutants.apply(catalogue[name], tmp_path / f"with_{i + 1}_bugs", reference=sub)
     runs = []
     for _ in range(5):
-        _, res, tests = grade(sub, rubric="cs231n_a3", questions="Q3,Q5")
+        _, res, tests = grade(sub, rubric="cs231n_a3", questions="Q5")
         runs.append({n: (t["score"], t["status"]) for n, t in tests.items()})
         full = {n: t["max_score"] for n, t in tests.items()}
     print(f"score on each run: {[sum(s for s, _ in r.values()) for r in runs]}")
     assert all(r == runs[0] for r in runs[1:]), [sorted(set(r.items()) ^ set(runs[0].items())) for r in runs[1:]]
     lost = {n for n, (s, _) in runs[0].items() if s < full[n]}
-    assert {q.split(".")[0] for q in lost} == {"Q3", "Q5"}, lost   # a real comparison: each question has a bug
+    assert lost and {q.split(".")[0] for q in lost} == {"Q5"}, lost   # a real comparison: the bug costs points
