@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -54,13 +56,27 @@ def _copy_sources(src: Path, dest: Path) -> Path:
 
 
 def _torch_problem(try_import: bool) -> str | None:
+    """Why this Python cannot run the PyTorch questions (None if it can).  An installed torch is imported in
+    a child interpreter, not here: a build that does not fit this machine can kill the interpreter that
+    imports it (illegal instruction, a missing library's abort), and the check must still grade the other
+    questions and say why; nor does this process then hold torch's few hundred MB while the worker imports
+    it again."""
     why = next((f"{m} is not installed" for m in ("torch", "torchvision") if importlib.util.find_spec(m) is None), None)
     if why is None and try_import:
-        try:  # installed but broken (e.g. a wrong build for this machine)?
-            import torch  # noqa: F401
-            import torchvision  # noqa: F401
-        except Exception as exc:
-            why = f"importing it fails ({type(exc).__name__}: {exc})"
+        try:
+            proc = subprocess.run([sys.executable, "-c", "import torch, torchvision"], capture_output=True,
+                                  text=True, timeout=600, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return "importing it did not finish within 10 minutes"
+        if proc.returncode < 0:
+            try:
+                name = signal.Signals(-proc.returncode).name
+            except ValueError:
+                name = f"signal {-proc.returncode}"
+            why = f"importing it kills the interpreter ({name}: a build that does not fit this machine?)"
+        elif proc.returncode != 0:
+            lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+            why = f"importing it fails ({lines[-1].strip() if lines else f'exit status {proc.returncode}'})"
     return why
 
 
