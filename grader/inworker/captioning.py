@@ -14,7 +14,7 @@ import contextlib
 
 from grader.inworker import standins as S
 
-LAYERS_MODULE = "deeplearning.rnn_layers"
+LAYERS_MODULE = S.LAYERS_MODULE
 
 
 def _standing_in(names):
@@ -22,7 +22,7 @@ def _standing_in(names):
         return contextlib.nullcontext()
     import importlib
     mod = importlib.import_module(LAYERS_MODULE)
-    originals = {n: getattr(mod, n, None) for n in S.STEP_NAMES}
+    originals = {n: getattr(mod, n, None) for n in S.STEP_NAMES + ("rnn_forward", "lstm_forward")}
     return S.installed(LAYERS_MODULE, S.for_layers(names, originals))
 
 
