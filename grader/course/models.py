@@ -105,8 +105,9 @@ def seeded_params(shapes, seed, weight_gain: float = math.sqrt(2.0),
     return out
 
 
-def load_params_by_order(model, arrays) -> None:
-    """Copy ``arrays`` into ``model.parameters()``, position by position.
+def load_params_by_order(model, arrays, params=None) -> None:
+    """Copy ``arrays`` into ``model.parameters()`` (or into ``params``, the same tensors in another order),
+    position by position.
 
     Each array (numpy array or tensor) must have exactly the shape of the
     parameter at the same position; values are cast to that parameter's dtype
@@ -119,7 +120,7 @@ def load_params_by_order(model, arrays) -> None:
     """
     import torch
 
-    params = list(model.parameters())
+    params = list(model.parameters()) if params is None else list(params)
     arrays = list(arrays)
     if len(params) != len(arrays):
         raise ValueError(

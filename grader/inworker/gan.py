@@ -122,16 +122,47 @@ def model_forward(name: str, noise_dim, shapes, seed, offsets, x, train=True) ->
     notebook never switches the GAN models to eval mode: BatchNorm uses the
     batch's statistics)."""
     model, desc = build_model(name, noise_dim)
-    got = [tuple(int(d) for d in p.shape) for p in model.parameters()]
+    model = model.to(device="cpu", dtype=torch.float32)
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    params = list(model.parameters())
+    got = [tuple(int(d) for d in p.shape) for p in params]
     want = [tuple(int(d) for d in s) for s in shapes]
     if got != want:
-        return {"call": desc, "mismatch": True, "shapes": [list(s) for s in got]}
-    model = model.to(device="cpu", dtype=torch.float32)
-    load_params_by_order(model, init_arrays(want, seed, offsets))
+        # a module of the student's own that declares its layers in another order than it applies them
+        # (every Linear first, then the BatchNorms): the order its forward pass uses them in
+        params = params_in_call_order(model, xt)
+        if params is None or [tuple(int(d) for d in p.shape) for p in params] != want:
+            return {"call": desc, "mismatch": True, "shapes": [list(s) for s in got]}
+    load_params_by_order(model, init_arrays(want, seed, offsets), params)
     model.train(bool(train))
     with torch.no_grad():
-        out = model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+        out = model(xt)
     return {"call": desc, "mismatch": False, "out": out}
+
+
+def params_in_call_order(model, x):
+    """``model``'s parameters ordered by the first call of the module that holds them in a forward pass on
+    ``x`` (each module's own in their declared order; parameters no call used last); None if that pass
+    fails.  The pass runs on a copy, so BatchNorm's running statistics of ``model`` are not touched."""
+    import copy
+    probe = copy.deepcopy(model)
+    owners = [m for m in probe.modules() if list(m.parameters(recurse=False))]
+    order: list = []
+    hooks = [m.register_forward_pre_hook(lambda mod, _inp: order.append(mod) if mod not in order else None)
+             for m in owners]
+    try:
+        with torch.no_grad():
+            probe(x)
+    except Exception:  # noqa: BLE001  (the caller reports the declared order's mismatch)
+        return None
+    finally:
+        for h in hooks:
+            h.remove()
+    index = {id(p): i for i, p in enumerate(probe.parameters())}
+    mine = list(model.parameters())
+    ranked = [p for m in order for p in m.parameters(recurse=False)]
+    ranked += [p for p in probe.parameters() if all(p is not q for q in ranked)]
+    return [mine[index[id(p)]] for p in ranked]
 
 
 def call_with_tensors(name: str, *arrays):
