@@ -39,6 +39,10 @@ it runs here.  The module written to the staged package is:
    START/END OF YOUR CODE markers and defines no step function, that marked
    block becomes the body of ``update_class_visulization(model, target_y,
    l2_reg, learning_rate, img)`` (the step's variables have those names).
+   The 2017-2018 notebooks have no such markers (a TODO box and an END OF
+   YOUR CODE box, and the step works on ``img_var = Variable(img, ...)``):
+   there the loop's statements between the jitter and its undo are the step,
+   after the statements before the loop that define names the step uses.
    A notebook that defines the step as CS231n's
    ``class_visualization_update_step(img, model, target_y, l2_reg,
    learning_rate)`` is graded on that function, not on the template's stub of
@@ -252,13 +256,20 @@ def _class_visualization_step(node, src: str) -> str | None:
     lines = _segment(node, src).splitlines()
     idx = [i for i, line in enumerate(lines) if line.strip() in (START_MARKER, END_MARKER)]
     if len(idx) < 2:
-        return None
-    body = textwrap.dedent("\n".join(lines[idx[0] + 1: idx[1]])).strip("\n")
-    if not body.strip():
-        body = "pass"
-    code = ("def update_class_visulization(model, target_y, l2_reg, learning_rate, img):\n"
-            "    # the step written inside create_class_visualization in the notebook\n"
-            + textwrap.indent(body, "    ") + "\n")
+        body = _step_between_jitters(node)
+        if body is None:
+            return None
+        code = ("def update_class_visulization(model, target_y, l2_reg, learning_rate, img):\n"
+                "    # the step written inside create_class_visualization's loop in the notebook (2017-2018: the\n"
+                "    # statements between the jitter and its undo, after the names they use from before the loop)\n"
+                "    t, ox, oy, dtype = 0, 0, 0, img.type()\n" + textwrap.indent(body, "    ") + "\n")
+    else:
+        body = textwrap.dedent("\n".join(lines[idx[0] + 1: idx[1]])).strip("\n")
+        if not body.strip():
+            body = "pass"
+        code = ("def update_class_visulization(model, target_y, l2_reg, learning_rate, img):\n"
+                "    # the step written inside create_class_visualization in the notebook\n"
+                + textwrap.indent(body, "    ") + "\n")
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -266,6 +277,43 @@ def _class_visualization_step(node, src: str) -> str | None:
     if any(isinstance(n, (ast.Return, ast.Yield, ast.YieldFrom)) for n in ast.walk(tree.body[0])):
         return None
     return code
+
+
+_KWARGS = ("l2_reg", "learning_rate", "num_iterations", "blur_every", "max_jitter", "show_every")
+
+
+def _step_between_jitters(node) -> str | None:
+    """The 2017-2018 create_class_visualization's step: in its ``for t in range(...)`` loop, the statements
+    between the jitter (the first one using ox/oy) and its undo (the first one using -ox/-oy), after the
+    statements before the loop that assign a name those use (``img_var = Variable(img, ...)``; not ``img``
+    itself, not the keyword arguments' defaults).  None if the function does not have that shape or the
+    step is empty."""
+    def names(n, ctx):
+        return {x.id for x in ast.walk(n) if isinstance(x, ast.Name) and isinstance(x.ctx, ctx)}
+
+    def negated(n):
+        return any(isinstance(x, ast.UnaryOp) and isinstance(x.op, ast.USub) and isinstance(x.operand, ast.Name)
+                   and x.operand.id in ("ox", "oy") for x in ast.walk(n))
+
+    body = list(node.body)
+    loop_at = next((i for i, n in enumerate(body) if isinstance(n, ast.For) and isinstance(n.iter, ast.Call)
+                    and isinstance(n.iter.func, ast.Name) and n.iter.func.id == "range"), None)
+    if loop_at is None:
+        return None
+    loop = body[loop_at].body
+    jitter = next((i for i, n in enumerate(loop) if names(n, ast.Load) & {"ox", "oy"} and not negated(n)
+                   and not names(n, ast.Store) & {"ox", "oy"}), None)
+    undo = next((i for i, n in enumerate(loop) if negated(n)), None)
+    if jitter is None or undo is None or undo <= jitter + 1:
+        return None
+    step = loop[jitter + 1:undo]
+    used = set().union(*(names(n, ast.Load) for n in step))
+    pre = [n for n in body[:loop_at] if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign))
+           and (names(n, ast.Store) & used) - {"img"} and not names(n, ast.Store) & set(_KWARGS)
+           and "img" not in names(n, ast.Store)]
+    if any(isinstance(x, (ast.Return, ast.Yield, ast.YieldFrom)) for n in pre + step for x in ast.walk(n)):
+        return None
+    return "\n".join(ast.unparse(n) for n in pre + step)
 
 
 # ------------------------------------------------------------------ assembling a module
