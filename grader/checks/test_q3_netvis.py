@@ -197,6 +197,31 @@ def _step_made_by_staging(student) -> bool:
                for m in student.report.messages)
 
 
+def _check_second_step(name, v, case):
+    """An in-place step taken twice on the same tensor, as create_class_visualization's loop does: the second
+    step must be the step from the first one's result.  A step that leaves its gradient in img.grad (backward()
+    without zeroing it) adds the first step's gradient to the second.  Same tolerance as the first step."""
+    want = case.expected.get("img2")
+    if want is None:
+        return
+    if v.get("second_error"):
+        fail(f"{name} worked once but a second call on the same img (as create_class_visualization makes, "
+             f"every iteration) raised {v['second_error']}")
+    if "img2" not in v:
+        return
+    first, _ = tensor_result(name, v["img"])
+    second, _ = tensor_result(name, v["img2"])
+    want_step = np.asarray(want, np.float64) - np.asarray(case.expected["img"], np.float64)
+    step = second.astype(np.float64) - first
+    if step.shape == want_step.shape and np.all(np.isfinite(step)) and norm_error(step, want_step) <= CLASS_VIS_TOL:
+        return
+    check_values("the second step on the same img (image after - image before)", step, want_step, CLASS_VIS_TOL,
+                 hidden=case.hidden,
+                 hint="the first step is right, the next one on the same img is not: img.grad still holds the "
+                      "previous step's gradient, and backward() adds to it (zero img.grad after the update, e.g. "
+                      "img.grad.zero_(), or take the gradient with torch.autograd.grad)")
+
+
 @cases.of("update_class_visulization")
 def test_class_visualization_step(student, case):
     """One step, graded on the updated image whichever way the student's course year hands it back:
@@ -240,6 +265,8 @@ def test_class_visualization_step(student, case):
     for how, arr in seen:
         step = arr.astype(np.float64) - img
         if step.shape == want_step.shape and np.all(np.isfinite(step)) and norm_error(step, want_step) <= CLASS_VIS_TOL:
+            if v.get("changed") and not tf:
+                _check_second_step(name, v, case)
             return
     how, arr = seen[0]
     if arr.shape != img.shape:

@@ -183,9 +183,13 @@ def _build(torch, tm, nv, st) -> list[Case]:
             img = images(1000 + seed, 1)
         t = torch.from_numpy(img.copy()).requires_grad_()
         assert nv.update_class_visulization(model, target, l2_reg, lr, t) is None
+        after1 = t.detach().numpy().copy()
+        # a second step on the same tensor, as create_class_visualization's loop takes them: a step that
+        # leaves its gradient in img.grad adds it to the next step's
+        assert nv.update_class_visulization(model, target, l2_reg, lr, t) is None
         add("update_class_visulization", name,
             {"img": img, "target_y": np.int64(target), "l2_reg": float(l2_reg), "learning_rate": float(lr)},
-            {"img": t.detach().numpy().copy()}, seed, {},
+            {"img": after1, "img2": t.detach().numpy().copy()}, seed, {},
             f"one step from {'noise' if kind == 'randn' else 'an image'}, target {target}, "
             f"l2_reg {l2_reg:g}, learning_rate {lr:g}")
 
