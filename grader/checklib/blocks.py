@@ -106,12 +106,16 @@ def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool 
 
 def callbacks_for(oracle_module, standins) -> dict:
     """The channel requests a call may make: only those of the functions standing in (``PROVIDES`` of the
-    oracle module: function -> request names; a stood-in backward pass also needs its forward pass's).
-    The student's own functions can never ask the grader for anything else."""
+    oracle module: function -> request names; a stood-in backward pass also needs its forward pass's, and a
+    stood-in step backward pass its sequence's forward pass's, for the steps of a sequence forward pass
+    written without calling the step function).  The student's own functions can never ask the grader for
+    anything else."""
     provides = getattr(oracle_module, "PROVIDES", {})
     names = set()
     for fn in standins:
         names |= set(provides.get(fn, (fn,)))
         if fn.endswith("_backward"):
             names |= set(provides.get(fn.replace("_backward", "_forward"), ()))
+        if fn.endswith("_step_backward"):
+            names |= set(provides.get(fn.split("_")[0] + "_forward", ()))
     return {n: cb for n, cb in oracle_module.CALLBACKS.items() if n in names}

@@ -48,7 +48,8 @@ def loss_deps(cell: str) -> tuple[str, ...]:
 
 
 def sample_deps(cell: str) -> tuple[str, ...]:
-    return (EMBED[0], steps(cell)[0])
+    """What sample() may call: the embedding, the step, or the recurrent layer on a sequence of length 1."""
+    return (EMBED[0], steps(cell)[0], recurrent(cell)[0])
 
 
 def layer_closure(bad) -> set:
@@ -65,8 +66,10 @@ def layer_closure(bad) -> set:
         if out & set(pair):
             out |= set(pair)
     for cell in ("rnn", "lstm"):  # the grader's recurrent layer answers for its steps itself
-        if set(recurrent(cell)) <= out:
-            out -= set(steps(cell)) - set(bad)
+        # unless a step is wrong: a loss or sample() that calls the steps itself then needs both (a step's
+        # backward takes its forward's cache); a stand-in that is never called costs nothing
+        if set(recurrent(cell)) <= out and not set(steps(cell)) & set(bad):
+            out -= set(steps(cell))
     return out
 
 
@@ -264,9 +267,15 @@ def _sample_hint(got, want, stops, wrong, j, start, case) -> str:
                     "scores)")
     if got[i, 0] == start and want[i, 0] != start:
         return "; the first element must be the first *sampled* word, not <START>"
+    null = case.params["word_to_idx"]["<NULL>"]
+    if j > 0 and np.all(got[i, j:stops[i]] == null):
+        return ("; from there on the caption holds <NULL> although it has not reached its <END>: the loop stopped "
+                "too early (take max_length steps; a caption ends at its own <END>, so neither stop every caption "
+                "when one of them ends nor loop max_length - 1 times)")
     if j == 0:
-        return ("; the first word is the argmax of the scores after one step from h0 = features @ W_proj + b_proj, "
-                "with <START> as the input word")
+        c0 = " and c0 = 0" if case.params["cell_type"] == "lstm" else ""
+        return (f"; the first word is the argmax of the scores after one step from h0 = features @ W_proj + "
+                f"b_proj{c0}, with <START> as the input word")
     if case.params["cell_type"] == "lstm":
         return "; check that the LSTM cell state is carried from step to step (starting at zero)"
     return "; check that each step feeds the previously sampled word and the new hidden state"

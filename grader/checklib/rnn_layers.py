@@ -226,6 +226,15 @@ def _student_grads(student, fn: str, case, standins=(), args=None, variant: str 
     return student.once(("grads", fn, case.name, tuple(sorted(standins)), variant), run)
 
 
+def _one_grad(fn: str, grads: dict, grad: str):
+    """``grads[grad]``; None among computed gradients is a value never assigned, not the starter's placeholder."""
+    got = grads[grad]
+    if got is None and any(v is not None for v in grads.values()):
+        fail(f"{grad} is None while {fn}'s other gradients are computed: {grad} is never assigned "
+             f"(or the variable returned is not the one computed)")
+    return got
+
+
 def check_backward(student, fn: str, case, grad: str):
     judged(student, fn, lambda standins: _check_backward(student, fn, case, grad, standins))
 
@@ -241,7 +250,7 @@ def _forward_is_standin(fn, standins) -> bool:
 def _check_backward(student, fn, case, grad, standins=()):
     if fn not in DEPENDS and _forward_is_standin(fn, standins):
         return _against_correct_forward(student, fn, case, grad, gradcheck=False)
-    got = _student_grads(student, fn, case, standins)[grad]
+    got = _one_grad(fn, _student_grads(student, fn, case, standins), grad)
     compare_case(grad, got, case.expected[grad], BACKWARD_TOL, case, hint=HINTS.get((fn, grad), ""))
 
 
@@ -250,7 +259,7 @@ def _check_gradient(student, fn, case, grad, standins=()):
     fwd = FORWARD[spec.forward]
     if fn not in DEPENDS and _forward_is_standin(fn, standins):
         return _against_correct_forward(student, fn, case, grad, gradcheck=True)
-    analytic = as_array(grad, _student_grads(student, fn, case, standins)[grad])
+    analytic = as_array(grad, _one_grad(fn, _student_grads(student, fn, case, standins), grad))
     args = [np.asarray(case.inputs[a], dtype=np.float64) if np.asarray(case.inputs[a]).dtype.kind == "f"
             else case.inputs[a] for a in fwd.args]
     wrt = fwd.args.index(spec.wrt[spec.grads.index(grad)])
@@ -278,14 +287,16 @@ def _check_gradient(student, fn, case, grad, standins=()):
 # ---------------------------------------------------------------- a backward pass after a wrong forward pass
 # Inputs on which a wrong forward pass may still compute the right values (and so leave the right cache
 # for the student's backward pass): no bias; no previous state; the LSTM's i, f, o gates fed the same
-# pre-activations (a mix-up of those gates then changes nothing).
-def _tie_gates(Wx, Wh, b):
+# pre-activations (a mix-up of those gates then changes nothing), or its o and g gates (PyTorch's order).
+def _tie_gates(Wx, Wh, b, blocks=((1, 0), (2, 0))):
+    """Copies of the LSTM weights with gate block ``dst`` set to block ``src`` for each (dst, src) (blocks in
+    the course's order i, f, o, g)."""
     out = []
     for w in (Wx, Wh, b):
         w = np.array(w, dtype=np.float64, copy=True)
         H = w.shape[-1] // 4
-        w[..., H:2 * H] = w[..., :H]
-        w[..., 2 * H:3 * H] = w[..., :H]
+        for dst, src in blocks:
+            w[..., dst * H:(dst + 1) * H] = w[..., src * H:(src + 1) * H]
         out.append(w)
     return out
 
@@ -298,7 +309,11 @@ def _variants(fn: str, args: dict) -> list[tuple[str, dict]]:
     if fn == "lstm_step_forward":
         Wx, Wh, b = _tie_gates(args["Wx"], args["Wh"], args["b"])
         tied = dict(args, Wx=Wx, Wh=Wh, b=b)
-        return [("the i, f, o gates tied", tied), ("b = 0", dict(args, b=zero(args["b"]))),
+        # PyTorch's gate order (i, f, g, o) reads the course's o block as g and its g block as o: with those two
+        # blocks equal it computes the course's values
+        og = dict(zip(("Wx", "Wh", "b"), _tie_gates(args["Wx"], args["Wh"], args["b"], blocks=((3, 2),))))
+        return [("the i, f, o gates tied", tied), ("the o and g gates tied", dict(args, **og)),
+                ("b = 0", dict(args, b=zero(args["b"]))),
                 ("the gates tied and b = 0", dict(tied, b=zero(b))),
                 ("prev_c = 0", dict(args, prev_c=zero(args["prev_c"]))),
                 ("the gates tied and prev_c = 0", dict(tied, prev_c=zero(args["prev_c"])))]
