@@ -259,9 +259,10 @@ def test_class_visualization_step(student, case):
             also = "" if kind in (None, "None", "Tensor", "Variable", "ndarray") else also
             fail(f"{label} did not change the image{also}: not implemented yet (one gradient-ascent step on X, "
                  "returning the new X)")
-        fail(f"{name} neither changed img nor returned an updated image{also}: not implemented yet (one "
-             "gradient-ascent step on img: update img in place, as CS231n's starter does, or return the updated "
-             "image, as CS182's does)")
+        fail(f"{name} neither changed img nor returned an updated image{also}: not implemented yet, or the "
+             "update never reaches the caller (one gradient-ascent step on img: update img in place, e.g. "
+             "img.data += ..., as CS231n's starter does, or return the updated image, as CS182's does; "
+             "img = img + ... inside the function only rebinds a local name)")
     for how, arr in seen:
         step = arr.astype(np.float64) - img
         if step.shape == want_step.shape and np.all(np.isfinite(step)) and norm_error(step, want_step) <= CLASS_VIS_TOL:

@@ -172,11 +172,17 @@ def check_gram_matrix(student, case):
 # ---------------------------------------------------------------- style loss
 @cases.of("style_loss", weighting=STYLE_WEIGHTINGS)
 def test_style_loss(student, case, weighting):
+    judged_style_loss(student, case, weighting)
+
+
+@blocks.own_test("style_loss", parts=STYLE_WEIGHTINGS)
+def judged_style_loss(student, case, weighting):
+    """style_loss's own test as Q4.3 judges it (with a correct gram_matrix where the student's is wrong): what
+    'style_loss is right' means when the style-transfer run looks for the functions to stand in."""
     blocks.judged(student, lambda standins: check_style_loss(student, case, weighting, standins), ("gram_matrix",),
                   available=oracle_style is not None)
 
 
-@blocks.own_test("style_loss", parts=STYLE_WEIGHTINGS)
 def check_style_loss(student, case, weighting, standins=()):
     name = student.resolve(file_of(student), "style_loss")
     p = case.params

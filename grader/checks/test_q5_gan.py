@@ -252,13 +252,28 @@ def _bce(s, y):
     return float(np.mean(np.maximum(s, 0) - s * y + np.log1p(np.exp(-np.abs(s)))))
 
 
+LOSS_ARGS = {"discriminator_loss": ("logits_real", "logits_fake"), "generator_loss": ("logits_fake",),
+             "ls_discriminator_loss": ("scores_real", "scores_fake"), "ls_generator_loss": ("scores_fake",)}
+
+
 def _loss_value(student, fn, arrays, case):
     label = f"{fn}(...)"
-    value = _helper(student, "call_with_tensors", fn, *arrays, label=label)
+    res = _helper(student, "loss_on_logits", fn, *arrays, label=label)
+    value = res.get("value") if isinstance(res, dict) else None
     got = _tensor(fn, value, "a scalar torch tensor (a Python number cannot be backpropagated)")
     if got.size != 1:
         fail(f"{fn} returned a tensor of shape {tuple(got.shape)}; a scalar loss (shape () or (1,)) was expected: "
              "average over the batch")
+    # training backpropagates the loss into both networks: a loss cut off from its logits (.detach(), .item(),
+    # torch.tensor(...)) has the right value and trains nothing (run_a_gan raises "element 0 of tensors does not
+    # require grad", or the discriminator never learns from the fakes)
+    names = LOSS_ARGS.get(fn, ())
+    links = res.get("connected") if isinstance(res, dict) else None
+    cut = names if not isinstance(links, list) else [n for n, ok in zip(names, links) if ok is not True]
+    if cut:
+        fail(f"{fn}'s result does not depend on {' and '.join(cut)} through autograd (requires_grad is False "
+             "there): compute it with torch operations on the given logits, without .detach(), .data, .item(), "
+             "float(...) or torch.tensor(...) in between, or training cannot backpropagate through it")
     v = float(got.reshape(-1)[0])
     if not np.isfinite(v):
         fail(f"{fn} returned {v}" + ("; compute it with the numerically stable bce_loss provided "
@@ -333,12 +348,12 @@ def _ls_hints(fn, got, want, arrays):
     return "use the scores directly: 0.5 * mean((D(x) - 1)^2) + 0.5 * mean(D(G(z))^2), and 0.5 * mean((D(G(z)) - 1)^2)"
 
 
-@blocks.own_test("discriminator", "discriminator_forward")
+@blocks.own_test("discriminator", "discriminator_forward", test="discriminator_forward")
 def _own_discriminator(student, case):
     _check_forward(student, "discriminator", case)
 
 
-@blocks.own_test("generator", "generator_forward")
+@blocks.own_test("generator", "generator_forward", test="generator_forward")
 def _own_generator(student, case):
     _check_forward(student, "generator", case)
 

@@ -171,6 +171,19 @@ def call_with_tensors(name: str, *arrays):
     return getattr(_module(), name)(*tensors)
 
 
+def loss_on_logits(name: str, *arrays) -> dict:
+    """The student's loss ``name`` on logits that require grad and come out of an operation (as a network's
+    output does in training), and which of them the returned loss reaches through autograd: {"value": what
+    it returned, "connected": [bool per input] or None when it is not a scalar tensor that requires grad}."""
+    leaves = [torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).requires_grad_() for a in arrays]
+    out = getattr(_module(), name)(*[t * 1.0 for t in leaves])
+    connected = None
+    if isinstance(out, torch.Tensor) and out.requires_grad and out.numel() == 1:
+        grads = torch.autograd.grad(out.sum(), leaves, allow_unused=True)
+        connected = [g is not None for g in grads]
+    return {"value": out, "connected": connected}
+
+
 def optimizer_steps(params, grads_seq) -> dict:
     """What get_optimizer's optimizer does: for a small model with ``params`` (arrays in
     model.parameters() order), one ``step()`` per entry of ``grads_seq`` (the gradients to set); returns
