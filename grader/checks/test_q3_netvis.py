@@ -218,8 +218,8 @@ def _check_second_step(name, v, case):
     check_values("the second step on the same img (image after - image before)", step, want_step, CLASS_VIS_TOL,
                  hidden=case.hidden,
                  hint="the first step is right, the next one on the same img is not: img.grad still holds the "
-                      "previous step's gradient, and backward() adds to it (zero img.grad after the update, e.g. "
-                      "img.grad.zero_(), or take the gradient with torch.autograd.grad)")
+                      "previous step's gradient, and backward() adds to it (set img.grad back to zero after each "
+                      "update, or take the gradient with torch.autograd.grad)")
 
 
 @cases.of("update_class_visulization")
