@@ -167,7 +167,7 @@ def _fingerprint(a):
 
 def _remember_inputs(name, args, handle):
     need = _REQUIRED.get(name, 0)
-    fps = tuple(_fingerprint(a) if isinstance(a, np.ndarray) else None for a in args)
+    fps = tuple(_fingerprint(a) if isinstance(a, np.ndarray) else None for a in args[:need])
     _CONTENT.append(((name, fps), handle, tuple(np.array(a, dtype=np.float64, copy=True) for a in args[:need])))
 
 
@@ -190,7 +190,7 @@ def _arrays_in(obj, depth=0, out=None, limit=64):
 
 
 def _handle_by_content(name, cache):
-    """The handle of the newest step of ``name`` whose required inputs the cache holds (ties: most inputs).
+    """The handle of the newest step of ``name`` whose required inputs the cache holds.
     The student's own sequence forward passes recorded so far (a forward pass written without calling the
     step function) get their steps' handles from the grader first, when nothing else matches."""
     fwd = name.replace("_backward", "_forward")
@@ -210,16 +210,12 @@ def _handle_by_content(name, cache):
                                  for c in by_shape.get(value.shape, ()))
 
     def search():
-        best, best_score = None, -1
-        for (kind, fps), handle, required in reversed(_CONTENT):
+        for (kind, fps), handle, required in reversed(_CONTENT):  # the newest step that fits
             # x is a slice of the input, held as is: its exact values pick the candidates quickly
-            if kind != fwd or fps[0] not in held or \
-                    not all(f is not None and holds(f, v) for f, v in zip(fps[1:need], required[1:])):
-                continue
-            score = sum(f in held for f in fps if f is not None)
-            if score > best_score:
-                best, best_score = handle, score
-        return best
+            if kind == fwd and fps[0] in held and \
+                    all(f is not None and holds(f, v) for f, v in zip(fps[1:need], required[1:])):
+                return handle
+        return None
 
     found = search()
     if found is None and any(cell == fwd.split("_")[0] for cell, _ in _SEQUENCES):
@@ -319,11 +315,12 @@ def _backward(name):
     return standin
 
 
-def _sequence_forward(cell, originals):
+def _sequence_forward(cell, originals, own_layout=True):
     """rnn_forward / lstm_forward: the grader's values.  As cache, the student's own forward pass's cache, its
     layout theirs (a namedtuple, a dict keyed by t, ...): their forward pass run again with every step's
     inputs and outputs the grader's, each step's cache standing for the grader's step.  If their forward
-    pass does not call the step function once per step, the list of their step caches."""
+    pass does not call the step function once per step, or when the grader's backward pass stands in too
+    (``own_layout`` False: only the grader reads that cache), the list of their step caches."""
     step_name = f"{cell}_step_forward"
     step = originals.get(step_name)
 
@@ -333,11 +330,13 @@ def _sequence_forward(cell, originals):
 
         def step_cache(t):
             args = _step_inputs(cell, t, (x, h0, Wx, Wh, b), got)
-            _remember_inputs(step_name, args, handles[t])
+            if own_layout:  # the student's backward pass may build these caches again (the grader's reads handles)
+                _remember_inputs(step_name, args, handles[t])
             cache = _shadow(step, args, _STEP_OUTS[step_name]) if step else None
             return handles[t] if cache is None else _remember(cache, handles[t])
 
-        own = _own_layout(cell, originals.get(f"{cell}_forward"), (x, h0, Wx, Wh, b), got, step_cache)
+        own = _own_layout(cell, originals.get(f"{cell}_forward"), (x, h0, Wx, Wh, b), got, step_cache) \
+            if own_layout else None
         if own is None:
             return h, [step_cache(t) for t in range(len(handles))]
         return h, _remember(own, list(handles))   # the grader's backward pass, standing in too, needs its steps
@@ -384,7 +383,8 @@ def for_layers(names, originals: dict) -> dict:
         elif n.endswith("_backward"):
             out[n] = _backward(n)
         elif n in ("rnn_forward", "lstm_forward"):
-            out[n] = _sequence_forward(n.split("_")[0], originals)
+            out[n] = _sequence_forward(n.split("_")[0], originals,
+                                       own_layout=n.replace("_forward", "_backward") not in names)
     for n in list(names):
         fwd = n.replace("_backward", "_forward")
         if n.endswith("_backward") and fwd not in names and fwd in _STEP_OUTS and originals.get(fwd):
