@@ -80,7 +80,12 @@ def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool 
     GAN training loop are the course's), so with all of them replaced it would test nothing of the
     student's and does not pass.  Returns ``run``'s result; raises the failure of the run that decides
     the verdict."""
+    # a building block that already hung on its own in this run would hang this run too, and spend this
+    # check's whole limit first: go straight to the runs with correct blocks
+    hung = [f for f in depends_on if available and student.isolate_blocks and student.sandbox.hung_alone(f)]
     try:
+        if hung:
+            raise CheckFailure(f"not run with your {', '.join(hung)}: it did not return in time earlier in this run")
         return run(())
     except CheckFailure as own:
         if not (available and student.isolate_blocks):

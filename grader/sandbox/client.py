@@ -388,6 +388,11 @@ class Sandbox:
         return protocol.pack({"ok": True}, out)
 
     # ------------------------------------------------------------ requests
+    def hung_alone(self, label: str) -> bool:
+        """Whether a call labelled ``label`` ran out of time earlier in this run with no building block
+        standing in (the student's own function hung)."""
+        return (label, ()) in self._timed_out
+
     def request(self, op: str, payload=None, timeout: float | None = None, label: str = "the call",
                 callbacks: dict | None = None):
         timeout = self.default_timeout if timeout is None else timeout
