@@ -38,20 +38,20 @@ def class_vis_step(module, name, order, img, target_y, l2_reg, learning_rate, se
     x = T.tensor(img, requires_grad=True)
     keep = x.detach().clone()
     fn, model = T.fn(module, name), T.model(seed)
-    if order == "cs231n":
-        ret = fn(x, model, int(target_y), float(l2_reg), float(learning_rate))
-    else:
-        ret = fn(model, int(target_y), float(l2_reg), float(learning_rate), x)
+
+    def step():
+        if order == "cs231n":
+            return fn(x, model, int(target_y), float(l2_reg), float(learning_rate))
+        return fn(model, int(target_y), float(l2_reg), float(learning_rate), x)
+
+    ret = step()
     after = x.detach().clone()
     out = {"img": after, "changed": not T.same(after, keep),
            "returned": ret.detach().clone() if isinstance(ret, torch.Tensor) else None,
            "returned_type": T.kind(ret)}
     if out["changed"]:  # an in-place step: a second one on the same tensor, as create_class_visualization's loop
         try:
-            if order == "cs231n":
-                fn(x, model, int(target_y), float(l2_reg), float(learning_rate))
-            else:
-                fn(model, int(target_y), float(l2_reg), float(learning_rate), x)
+            step()
             out["img2"] = x.detach().clone()
         except Exception as exc:  # noqa: BLE001  (reported as the second step's failure)
             out["second_error"] = f"{type(exc).__name__}: {exc}"[:500]

@@ -144,9 +144,8 @@ _SHADOW: dict[int, tuple] = {}   # id(cache object) -> (cache object, Handle), f
 _SHADOW_MAX = 200_000
 # A backward pass may also build a step's cache again from what its forward pass kept (x, h, Wx, ...), a new
 # object with the same values; such a cache is known by the step's inputs it holds: x and the previous state
-# (of a word embedding: x), which any correct step cache needs.  (fingerprints of a step's inputs, Handle),
-# newest last.
-# Only the newest steps: a backward pass looks up the steps of the forward pass of its own call.
+# (of a word embedding: x), which any correct step cache needs.  ((name, fingerprints), Handle, those inputs),
+# newest last, only the newest: a backward pass looks up the steps of the forward pass of its own call.
 _CONTENT: collections.deque = collections.deque(maxlen=256)
 _REQUIRED = {"rnn_step_forward": 2, "lstm_step_forward": 2, "word_embedding_forward": 1}   # inputs a cache must hold
 
@@ -167,7 +166,7 @@ def _fingerprint(a):
 
 def _remember_inputs(name, args, handle):
     need = _REQUIRED.get(name, 0)
-    fps = tuple(_fingerprint(a) if isinstance(a, np.ndarray) else None for a in args[:need])
+    fps = tuple(_fingerprint(a) for a in args[:need])
     _CONTENT.append(((name, fps), handle, tuple(np.array(a, dtype=np.float64, copy=True) for a in args[:need])))
 
 
@@ -353,7 +352,7 @@ def _own_layout(cell, forward, args, got, step_cache):
     its own layout); None unless it called the step function exactly once per step, in order."""
     if forward is None:
         return None
-    x, T = np.asarray(args[0]), len(got[1])
+    T = len(got[1])
     calls = []
 
     def step_at(*a, **k):
