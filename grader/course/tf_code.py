@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 import textwrap
 
+from grader.course import jitter_loop
+
 LABELS = {"tf1": "TensorFlow (1.x style: graph mode, sess.run)", "tf2": "TensorFlow (2.x style: eager, GradientTape)"}
 
 
@@ -99,11 +101,6 @@ def _mentions(node, name: str) -> bool:
     return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
 
 
-def _negated(node, name: str) -> bool:
-    return any(isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub) and isinstance(n.operand, ast.Name)
-               and n.operand.id == name for n in ast.walk(node))
-
-
 def _assigns(node, name: str) -> bool:
     targets = []
     if isinstance(node, ast.Assign):
@@ -134,28 +131,20 @@ def tf1_step_source(src: str, func: str = "create_class_visualization") -> str |
     body = list(defs[-1].body)
     if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
         body = body[1:]  # the docstring
-    loop_at = next((i for i, n in enumerate(body) if isinstance(n, ast.For) and isinstance(n.iter, ast.Call)
-                    and _dotted(n.iter.func) == "range"), None)
-    if loop_at is None:
+    found = jitter_loop.find(body)
+    if found is None:
         return None
     pre = []
-    for n in body[:loop_at]:
+    for n in body[:found.at]:
         if _assigns(n, "X"):
             continue  # the random starting image: the step gets X from the caller
         if any(_assigns(n, k) for k in _KWARG_NAMES) and _mentions(n, "kwargs"):
             continue  # l2_reg = kwargs.pop('l2_reg', 1e-3) ...: the caller's values win
         pre.append(n)
-    loop = body[loop_at].body
-    jitter = next((i for i, n in enumerate(loop) if _assigns(n, "X") and _mentions(n, "ox")
-                   and not _negated(n, "ox")), None)
-    undo = next((i for i, n in enumerate(loop) if _negated(n, "ox") or _negated(n, "oy")), None)
-    if undo is None:
+    jitter, undo = found.jitter, found.undo
+    step = found.loop[(jitter + 1 if jitter is not None and jitter < undo else 0):undo]
+    if jitter_loop.returns_or_yields(pre + step):
         return None
-    step = loop[(jitter + 1 if jitter is not None and jitter < undo else 0):undo]
-    for n in pre + step:
-        for sub in ast.walk(n):
-            if isinstance(sub, (ast.Return, ast.Yield, ast.YieldFrom)):
-                return None
     lines = [f"def {STEP_NAME}(X, model, target_y, l2_reg, learning_rate):",
              "    # made by the autograder from create_class_visualization (TF1 notebook): the statements",
              "    # before its loop, then the step between the jitter and its undo",

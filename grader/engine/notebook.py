@@ -65,6 +65,7 @@ import re
 import textwrap
 from pathlib import Path
 
+from grader.course import jitter_loop
 from grader.engine.rewrite import dotted
 from grader.paths import END_MARKER, PACKAGE, START_MARKER, TEMPLATE
 from grader.questions import FILES
@@ -283,35 +284,23 @@ _KWARGS = ("l2_reg", "learning_rate", "num_iterations", "blur_every", "max_jitte
 
 
 def _step_between_jitters(node) -> str | None:
-    """The 2017-2018 create_class_visualization's step: in its ``for t in range(...)`` loop, the statements
-    between the jitter (the first one using ox/oy) and its undo (the first one using -ox/-oy), after the
-    statements before the loop that assign a name those use (``img_var = Variable(img, ...)``; not ``img``
-    itself, not the keyword arguments' defaults).  None if the function does not have that shape or the
-    step is empty."""
+    """The 2017-2018 create_class_visualization's step: in its jitter loop (``jitter_loop.find``), the
+    statements between the jitter and its undo, after the statements before the loop that assign a name
+    those use (``img_var = Variable(img, ...)``; not ``img`` itself, not the keyword arguments' defaults).
+    None if the function does not have that shape or the step is empty."""
     def names(n, ctx):
         return {x.id for x in ast.walk(n) if isinstance(x, ast.Name) and isinstance(x.ctx, ctx)}
 
-    def negated(n):
-        return any(isinstance(x, ast.UnaryOp) and isinstance(x.op, ast.USub) and isinstance(x.operand, ast.Name)
-                   and x.operand.id in ("ox", "oy") for x in ast.walk(n))
-
     body = list(node.body)
-    loop_at = next((i for i, n in enumerate(body) if isinstance(n, ast.For) and isinstance(n.iter, ast.Call)
-                    and isinstance(n.iter.func, ast.Name) and n.iter.func.id == "range"), None)
-    if loop_at is None:
+    found = jitter_loop.find(body)
+    if found is None or found.jitter is None or found.undo <= found.jitter + 1:
         return None
-    loop = body[loop_at].body
-    jitter = next((i for i, n in enumerate(loop) if names(n, ast.Load) & {"ox", "oy"} and not negated(n)
-                   and not names(n, ast.Store) & {"ox", "oy"}), None)
-    undo = next((i for i, n in enumerate(loop) if negated(n)), None)
-    if jitter is None or undo is None or undo <= jitter + 1:
-        return None
-    step = loop[jitter + 1:undo]
+    step = found.loop[found.jitter + 1:found.undo]
     used = set().union(*(names(n, ast.Load) for n in step))
-    pre = [n for n in body[:loop_at] if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign))
+    pre = [n for n in body[:found.at] if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign))
            and (names(n, ast.Store) & used) - {"img"} and not names(n, ast.Store) & set(_KWARGS)
            and "img" not in names(n, ast.Store)]
-    if any(isinstance(x, (ast.Return, ast.Yield, ast.YieldFrom)) for n in pre + step for x in ast.walk(n)):
+    if jitter_loop.returns_or_yields(pre + step):
         return None
     return "\n".join(ast.unparse(n) for n in pre + step)
 
