@@ -279,12 +279,22 @@ def missing_modules(modules=None) -> list[tuple[str, str]]:
 
 
 def installed(module: str) -> bool:
-    """Whether the top-level package of ``module`` is installed (found, not imported)."""
-    top = module.split(".")[0]
+    """Whether ``module`` can be imported here, as far as can be told without importing anything: its
+    top-level package is found, and inside a namespace package (``google``: protobuf installs
+    ``google.protobuf``, Colab has ``google.colab``) so is the rest of its name.  A regular package is
+    taken at its word (its ``__init__`` may add submodules: ``tensorflow.keras``)."""
+    import importlib.machinery
+    parts = module.split(".")
     try:
-        return importlib.util.find_spec(top) is not None
+        spec = importlib.util.find_spec(parts[0])
+        for i in range(1, len(parts)):
+            if spec is None or spec.origin is not None or not spec.submodule_search_locations:
+                break
+            spec = importlib.machinery.PathFinder.find_spec(".".join(parts[:i + 1]),
+                                                            list(spec.submodule_search_locations))
     except (ImportError, ValueError):
         return False
+    return spec is not None
 
 
 # ------------------------------------------------------------------ which layout a file follows

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import os
 import shutil
 import stat
 import tempfile
+import tokenize
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -54,6 +56,51 @@ def read_regular(path: Path, limit: int) -> bytes:
     if len(data) > limit:
         raise ValueError(f"larger than {limit // 1024**2} MB")
     return data
+
+
+_CODING_LINE = __import__("re").compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")
+
+
+def decode_source(data: bytes) -> tuple[str, str]:
+    """A Python file's bytes as the import system reads them, made into UTF-8-ready text: (text, how).
+
+    ``how`` is "" for plain UTF-8, else what was done (a clause: "was read as gbk, ..."), for the report.
+    A byte-order mark is dropped, a PEP 263 declaration (``# -*- coding: latin-1 -*-``) is honoured and then
+    made a plain comment (the text is staged as UTF-8); bytes that are not UTF-8 only in comments (Python
+    imports such a file) become U+FFFD.  Raises ValueError, saying what to do, where Python itself could not read the file.
+    Line numbers never change."""
+    try:
+        enc, first = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        if "unknown encoding" in str(exc):  # the declaration names a codec Python does not have
+            raise ValueError(f"{exc}; save the file as UTF-8") from None
+        enc, first = "utf-8", []  # no declaration, and the first lines are not UTF-8: decided below
+    how = []
+    if data.startswith(b"\xef\xbb\xbf"):
+        data, how = data[3:], ["starts with a UTF-8 byte-order mark (dropped)"]
+    declared = any(_CODING_LINE.match(line) for line in first)
+    try:
+        text = data.decode("utf-8" if enc == "utf-8-sig" else enc)
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        try:
+            compile(data, "<submission>", "exec", dont_inherit=True)
+        except (SyntaxError, ValueError):
+            raise ValueError(f"byte 0x{data[exc.start]:02x} on line {line} is not {enc.upper()} text"
+                             + ("" if declared else " and the file declares no other encoding")
+                             + ": save the file as UTF-8") from None
+        except (RecursionError, MemoryError):
+            pass
+        text = data.decode("utf-8", "replace")
+        how.append(f"has bytes that are not UTF-8 in its comments (from line {line}; read as U+FFFD)")
+    if declared and enc not in ("utf-8", "utf-8-sig"):
+        lines = text.split("\n")
+        for i in range(min(2, len(lines))):
+            if _CODING_LINE.match(lines[i].encode("utf-8", "replace")):
+                lines[i] = "# (an encoding declaration: the grader read this file as " + enc + ")"
+        text = "\n".join(lines)
+        how.append(f"was read as {enc}, as its encoding declaration says")
+    return text, "; ".join(how)
 
 
 def sha256_file(path: Path) -> str:
@@ -136,10 +183,18 @@ def safe_extract(zpath: Path, dest: Path, *, suffixes: tuple[str, ...] | None, m
             if len(infos) > max_members:
                 raise ZipUnreadable(f"{zpath.name} holds {len(infos)} entries, more than the {max_members} "
                                     "accepted")
-            for info in infos:
+            # a name the zip holds twice (a file added again to an existing zip): the last copy is the file,
+            # as unzip and Python's zipfile read it
+            last = {tuple(p for p in PurePosixPath(i.filename.replace("\\", "/")).parts if p not in ("", ".")): k
+                    for k, i in enumerate(infos)}
+            for k, info in enumerate(infos):
                 raw = info.filename.replace("\\", "/")
                 name = PurePosixPath(raw)
                 parts = tuple(p for p in name.parts if p not in ("", "."))
+                if last.get(parts) != k and not info.is_dir():
+                    out.skipped.append(f"{raw}: an earlier copy of a file the zip holds twice (the last copy is "
+                                       "used, as unzip does)")
+                    continue
                 if not parts or name.is_absolute() or ".." in parts:
                     if not info.is_dir():
                         out.skipped.append(f"{raw}: a path outside the zip's folder (skipped)")
@@ -206,9 +261,9 @@ def safe_extract(zpath: Path, dest: Path, *, suffixes: tuple[str, ...] | None, m
 
 
 def copy_tree_regular(src: Path, dest: Path, *, suffixes: tuple[str, ...] | None = None,
-                      skip_dirs=IGNORED_DIRS, max_file: int | None = None) -> int:
+                      skip_dirs=IGNORED_DIRS, max_file: int | None = None, skipped: list | None = None) -> int:
     """Copy the regular files of ``src`` (never links, pipes or devices; not into ignored folders; none
-    over ``max_file`` bytes) to ``dest``; returns the bytes copied."""
+    over ``max_file`` bytes: each of those is named in ``skipped``) to ``dest``; returns the bytes copied."""
     copied = 0
     for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
         here = Path(dirpath)
@@ -218,6 +273,8 @@ def copy_tree_regular(src: Path, dest: Path, *, suffixes: tuple[str, ...] | None
             if (suffixes is not None and not fn.lower().endswith(suffixes)) or not is_regular(p):
                 continue
             if max_file is not None and p.lstat().st_size > max_file:
+                if skipped is not None:
+                    skipped.append(f"{p.relative_to(src).as_posix()}: larger than {max_file // 1024**2} MB (skipped)")
                 continue
             target = dest / p.relative_to(src)
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,8 @@ import textwrap
 from pathlib import Path
 
 from grader.course import jitter_loop
-from grader.engine.rewrite import dotted
+from grader.engine import stubs
+from grader.engine.rewrite import dotted, source_lines
 from grader.paths import END_MARKER, PACKAGE, START_MARKER, TEMPLATE
 from grader.questions import FILES
 
@@ -78,7 +79,11 @@ DROPPED_IMPORTS = ("matplotlib", "IPython", "pylab", "seaborn", "ipywidgets", "g
 PURE_CALLS = {"torch.device", "torch.tensor", "torch.Tensor", "torch.FloatTensor", "torch.LongTensor",
               "torch.zeros", "torch.ones", "np.array", "np.asarray", "numpy.array", "numpy.asarray",
               "np.float32", "np.float64", "float", "int", "str", "bool", "tuple", "list", "dict", "set",
-              "frozenset", "range", "len"}
+              "frozenset", "range", "len", "torch.cuda.is_available", "abs", "min", "max", "round",
+              "np.finfo", "np.iinfo", "numpy.finfo", "numpy.iinfo", "torch.finfo", "torch.iinfo",
+              "math.sqrt", "math.log", "math.exp", "np.sqrt", "np.log", "np.exp",
+              "np.zeros", "np.ones", "np.arange", "np.linspace", "np.eye", "torch.arange", "torch.linspace",
+              "torch.eye"}
 NOTEBOOK_MAX_BYTES = 64 * 1024 ** 2  # notebooks carry their output images; code is a tiny part of that
 _MAGIC = re.compile(r"^\s*[%!]")
 
@@ -106,7 +111,7 @@ def code_cells(path: Path) -> list[str]:
             src = "".join(s for s in src if isinstance(s, str))
         if not isinstance(src, str):
             continue
-        lines = src.splitlines()
+        lines = source_lines(src)
         if lines and lines[0].lstrip().startswith("%%") and not re.match(r"\s*%%(time|timeit|capture)\b", lines[0]):
             continue  # a cell magic (%%bash, %%writefile ...): not Python
         out.append("\n".join("" if _MAGIC.match(line) else line for line in lines))
@@ -123,7 +128,7 @@ def _parse_blocks(src: str, errors: list | None = None) -> list[tuple[ast.AST, s
         return [(node, src) for node in tree.body]
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         pass
-    lines = src.splitlines()
+    lines = source_lines(src)
     starts = [i for i, line in enumerate(lines)
               if line[:1] not in ("", " ", "\t", "#", ")", "]", "}")
               and not re.match(r"(else|elif|except|finally)\b", line)
@@ -146,7 +151,7 @@ def _parse_blocks(src: str, errors: list | None = None) -> list[tuple[ast.AST, s
 
 def _segment(node, src: str) -> str:
     first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-    return "\n".join(src.splitlines()[first - 1: node.end_lineno])
+    return "\n".join(source_lines(src)[first - 1: node.end_lineno])
 
 
 def _simple(node) -> bool:
@@ -171,6 +176,10 @@ def _simple(node) -> bool:
         return _simple(node.value) and _simple(node.slice)
     if isinstance(node, ast.Slice):
         return all(p is None or _simple(p) for p in (node.lower, node.upper, node.step))
+    if isinstance(node, ast.IfExp):  # device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+        return _simple(node.test) and _simple(node.body) and _simple(node.orelse)
+    if isinstance(node, ast.Lambda):  # sq = lambda t: t * t: defining it runs nothing
+        return all(_simple(d) for d in node.args.defaults + [d for d in node.args.kw_defaults if d is not None])
     if isinstance(node, ast.Call):
         return (dotted(node.func) in PURE_CALLS and all(_simple(a) for a in node.args)
                 and all(_simple(k.value) for k in node.keywords))
@@ -254,7 +263,7 @@ def _template_names(template_src: str) -> set[str]:
 
 def _class_visualization_step(node, src: str) -> str | None:
     """update_class_visulization from the START/END block inside a 2019 create_class_visualization."""
-    lines = _segment(node, src).splitlines()
+    lines = source_lines(_segment(node, src))
     idx = [i for i, line in enumerate(lines) if line.strip() in (START_MARKER, END_MARKER)]
     if len(idx) < 2:
         body = _step_between_jitters(node)
@@ -360,7 +369,7 @@ def extract(cells: list[str], staged_as: str, template_src: str, shown: str = "t
         taken.append("update_class_visulization (the step inside create_class_visualization)")
     # a function whose only definition is in a part of a cell that does not parse: calling it says so
     # (instead of grading the template's stub as "not implemented")
-    stubs = []
+    syntax_stubs = []
     if "create_class_visualization" in broken and step_code is None and not (defined & set(_STEP_NAMES)):
         step_alias = ("class_visualization_update_step" if FILES[staged_as].framework == "tensorflow"
                       else "update_class_visulization")
@@ -369,11 +378,22 @@ def extract(cells: list[str], staged_as: str, template_src: str, shown: str = "t
         if n in defined or n in taken or n == "create_class_visualization":
             continue
         parts.append(_syntax_stub(n, cell, line, msg, shown))
-        stubs.append(n)
-    names = [t.split(" ")[0] for t in taken] + stubs
+        syntax_stubs.append(n)
+    names = [t.split(" ")[0] for t in taken] + syntax_stubs
     return "\n".join(parts), {"functions": taken, "constants": consts, "kept_from_template": sorted(kept),
                               "imports": imports, "step_from_inline": step_code is not None,
-                              "names": names, "syntax_errors": {n: broken[n] for n in stubs}}
+                              "names": names, "syntax_errors": {n: broken[n] for n in syntax_stubs}}
+
+
+def _written(cells: list[str], counter) -> int:
+    """How many of the file's functions the notebook implements (``stubs.Counter``; the last definition of
+    each name counts, as it does when the notebook runs)."""
+    defs = {}
+    for src in cells:
+        for node, _ in _parse_blocks(src):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                defs[node.name] = node
+    return sum(1 for name, fn in defs.items() if name in counter.names and counter.written(fn))
 
 
 def _score(cells: list[str], staged_as: str) -> int:
@@ -414,33 +434,52 @@ def fill_from_notebooks(report, root, notebooks, pkg_dir, template: Path | None 
     most of its functions (if any) and mark it ``origin="notebook"`` in the staging report."""
     root, pkg_dir = Path(root), Path(pkg_dir)
     template = Path(template) if template is not None else TEMPLATE
-    targets = [sf for sf in report.files.values() if FILES[sf.staged_as].notebook_functions and sf.origin == "missing"]
+    # a .py copy that implements none of the file's functions (the course's starter file, e.g. the precheck
+    # bundle's student_template/ unpacked beside 2019 notebooks) gives way to a notebook that implements some
+    targets = [sf for sf in report.files.values() if FILES[sf.staged_as].notebook_functions
+               and (sf.origin == "missing" or (sf.origin == "file" and sf.written == 0))]
     if not targets or not notebooks:
         return
     parsed = {Path(nb): code_cells(Path(nb)) for nb in sorted(notebooks, key=lambda p: str(p))}
     for sf in targets:
+        starter = sf.source if sf.origin == "file" else None
         try:
-            _fill_one(sf, parsed, root, pkg_dir, template)
+            _fill_one(sf, parsed, root, pkg_dir, template, need_written=starter is not None)
         except Exception as exc:  # a pathological notebook must not stop the grading of everything else
-            (pkg_dir / sf.staged_as).unlink(missing_ok=True)
-            sf.origin, sf.source, sf.note = "missing", None, ""
+            if starter is None:
+                (pkg_dir / sf.staged_as).unlink(missing_ok=True)
+                sf.origin, sf.source, sf.note = "missing", None, ""
             report.messages.append(f"{sf.staged_as}: a notebook could not be used ({type(exc).__name__}: "
                                    f"{str(exc)[:200]})")
+            continue
+        if starter is not None and sf.origin == "notebook":
+            report.messages.append(f"{sf.staged_as}: {starter} is the course's starter file (none of its functions "
+                                   f"is written), so the functions were taken from the notebook {sf.source}")
 
 
-def _fill_one(sf, parsed: dict, root: Path, pkg_dir: Path, template: Path) -> None:
-    best, best_score = None, 0
-    framework = FILES[sf.staged_as].framework
-    for nb, cells in parsed.items():
-        if framework in ("pytorch", "tensorflow") and notebook_framework(nb, cells) not in (framework, None):
-            continue  # the other track's notebook
-        s = _score(cells, sf.staged_as)
-        if s > best_score:
-            best, best_score = nb, s
-    if best is None:
-        return
+def _fill_one(sf, parsed: dict, root: Path, pkg_dir: Path, template: Path, need_written: bool = False) -> None:
+    """Build ``sf``'s file from the notebook that implements the most of its functions (then: defines the
+    most, has the course's name, comes first by path); with ``need_written``, only from one that implements
+    at least one."""
+    spec = FILES[sf.staged_as]
     tpl = template / PACKAGE / sf.staged_as
     template_src = tpl.read_text() if tpl.exists() else ""
+    counter = stubs.Counter(sf.staged_as, template_src)
+    best, best_key = None, None
+    for nb, cells in parsed.items():
+        if spec.framework in ("pytorch", "tensorflow") and notebook_framework(nb, cells) not in (spec.framework, None):
+            continue  # the other track's notebook
+        s = _score(cells, sf.staged_as)
+        if s == 0:
+            continue
+        written = _written(cells, counter)
+        if need_written and written == 0:
+            continue
+        key = (written, s, nb.name in spec.notebooks)
+        if best_key is None or key > best_key:  # ties: the first by path
+            best, best_key = nb, key
+    if best is None:
+        return
     try:
         rel = best.relative_to(root).as_posix()
     except ValueError:

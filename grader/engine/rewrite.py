@@ -25,11 +25,20 @@ import ast
 import re
 
 _CUDA_DEVICE = re.compile(r"cuda(:\d+)?")
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def source_lines(src: str, keepends: bool = False) -> list[str]:
+    """``src``'s lines as Python numbers them: ended by \\n, \\r\\n or \\r only (``str.splitlines`` also
+    breaks at form feeds, U+2028 and other characters a comment may hold, and would shift every line
+    after one)."""
+    lines = _LINE.findall(src)
+    return lines if keepends else [line.rstrip("\r\n") for line in lines]
 
 
 def _offsets(src: str):
     """(line, byte column) -> character index into ``src`` (ast columns count UTF-8 bytes)."""
-    lines = src.splitlines(keepends=True)
+    lines = source_lines(src, keepends=True)
     starts, pos = [], 0
     for line in lines:
         starts.append(pos)
@@ -134,14 +143,14 @@ def module_imports(src: str) -> list[tuple[ast.stmt, str, int]]:
 
 
 def statement_text(src: str, node: ast.stmt) -> str:
-    lines = src.splitlines()
+    lines = source_lines(src)
     return "\n".join(lines[node.lineno - 1: node.end_lineno]).strip()
 
 
 def comment_out(src: str, nodes: list[ast.stmt], reason: str) -> str:
     """Comment out each of ``nodes`` (module-level statements), line by line, with ``reason``
     after the first line; a statement that shares a line with another is left alone."""
-    lines = src.splitlines(keepends=True)
+    lines = source_lines(src, keepends=True)
     for node in sorted(nodes, key=lambda n: n.lineno, reverse=True):
         if node.col_offset != 0:
             continue

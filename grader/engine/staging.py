@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 from grader.course import years
-from grader.engine import files, rewrite
+from grader.engine import files, rewrite, stubs
 from grader.paths import FIXTURES, PACKAGE, TEMPLATE
 from grader.questions import FILES, QUESTIONS, questions_of_file
 
@@ -49,6 +49,7 @@ class StagedFile:
     functions: list[str] = field(default_factory=list)  # notebook origin: the student-written functions taken
     provided_lines: int = 0          # notebook origin: lines 1..provided_lines are the course's provided code
     era: str = ""                    # a TensorFlow-track file: "tf1" or "tf2" (grader.course.tf_code)
+    written: int = -1                # how many of the file's functions it implements (stubs.Counter; -1: unknown)
 
 
 @dataclass
@@ -77,11 +78,19 @@ class StageReport:
         return f"{names} was not found in your submission; these checks could not run"
 
 
+def _upload_line(line: str) -> str:
+    """A skipped upload member's line; a notebook too large to read says how to make it small."""
+    if ".ipynb:" in line and "larger than" in line:
+        line += ("; its outputs (images) make it that large: clear them (Kernel > Restart & Clear Output, or "
+                 "Edit > Clear All Outputs), save the notebook and upload it again")
+    return f"upload: {line}"
+
+
 def _extract(zpath: Path, dest: Path, messages: list[str], shown: str, budget: int) -> int:
     """Unpack the source files of an uploaded zip into ``dest`` (a new folder of ours); returns bytes written."""
     got = files.safe_extract(zpath, dest, suffixes=SOURCE_SUFFIXES, max_total=budget,
                              max_members=MAX_ZIP_MEMBERS, max_member=MAX_MEMBER_BYTES)
-    messages += [f"upload: {shown}/{line}" for line in got.skipped]
+    messages += [_upload_line(f"{shown}/{line}") for line in got.skipped]
     return got.bytes
 
 
@@ -119,33 +128,77 @@ def _rank(rel: PurePosixPath, staged_as: str):
     parts = rel.parts[:-1]
     in_pkg = any(p in ("deeplearning", "cs231n") for p in parts)
     sub_ok = ("classifiers" in parts) if staged_as.startswith("classifiers/") else ("classifiers" not in parts)
-    name_rank = FILES[staged_as].names.index(rel.name)
+    names = FILES[staged_as].names
+    name_rank = names.index(rel.name) if rel.name in names else len(names)
     return (not sub_ok, not in_pkg, name_rank, len(parts), rel.as_posix())
 
 
-def find_student_files(root: Path) -> tuple[dict[str, StagedFile], list[str], list[Path]]:
+def _read_source(path: Path) -> tuple[str | None, str]:
+    """(text, how it was read) of a candidate file, or (None, why it cannot be read)."""
+    try:
+        if path.stat().st_size > MAX_SOURCE_BYTES:
+            raise ValueError(f"larger than {MAX_SOURCE_BYTES // 1024**2} MB")
+        return files.decode_source(files.read_regular(path, MAX_SOURCE_BYTES))
+    except ValueError as exc:
+        return None, str(exc)
+    except OSError as exc:
+        return None, exc.strerror or str(exc)
+
+
+def _near_misses(sources: list[Path], root: Path, names: tuple[str, ...]) -> list[str]:
+    """Files whose name is one of ``names`` but for case, a download's " (1)" or " - Copy", or a suffix."""
+    import re
+    want = {n.lower()[:-3] for n in names}
+    out = []
+    for p in sources:
+        stem = re.sub(r"(\s*\(\d+\)|\s*-\s*copy(\s*\(\d+\))?|\s+copy)$", "", p.stem.lower())
+        if p.suffix.lower() == ".py" and stem in want and p.name not in names:
+            out.append(p.relative_to(root).as_posix())
+    return out
+
+
+def find_student_files(root: Path, template: Path = TEMPLATE
+                       ) -> tuple[dict[str, StagedFile], list[str], list[Path]]:
+    """Each student file's copy in the upload at ``root``: the one that implements the most of the file's
+    functions (``stubs``: the precheck bundle's starter files, a stale second download lose to the copy the
+    student worked in), then the one in the course's folder, shallow, CS182's name first."""
     sources = _walk_sources(root)
     found, messages = {}, []
     for staged_as, spec in FILES.items():
         names = spec.names
         cands = [p for p in sources if p.name in names]
+        renamed = False
+        if not cands:  # "rnn_layers (1).py" from a second download, "RNN_Layers.py": graded, and said so
+            cands = [root / rel for rel in _near_misses(sources, root, names)]
+            renamed = bool(cands)
         if not cands:
             found[staged_as] = StagedFile(staged_as)
             continue
-        cands.sort(key=lambda p: _rank(PurePosixPath(p.relative_to(root).as_posix()), staged_as))
+        tpl = template / PACKAGE / staged_as
+        counter = stubs.Counter(staged_as, tpl.read_text(encoding="utf-8") if tpl.is_file() else "")
+        read = {p: _read_source(p) for p in cands}
+        written = {p: (counter.count(read[p][0]) if read[p][0] is not None else -1) for p in cands}
+        cands.sort(key=lambda p: (written[p] == 0, -max(written[p], 0),
+                                  _rank(PurePosixPath(p.relative_to(root).as_posix()), staged_as)))
         best = cands[0]
         rel = best.relative_to(root).as_posix()
-        sf = StagedFile(staged_as, rel, "file")
-        try:
-            if best.stat().st_size > MAX_SOURCE_BYTES:
-                raise ValueError(f"larger than {MAX_SOURCE_BYTES // 1024**2} MB")
-            best.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            sf.origin, sf.note = "unreadable", (str(exc) if isinstance(exc, ValueError) else
-                                                "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror)
+        sf = StagedFile(staged_as, rel, "file", written=written[best])
+        text, how = read[best]
+        if renamed:
+            messages.append(f"{staged_as}: graded {rel} as {names[0]}, the course's name for it: rename the file "
+                            f"{names[0]} when you hand it in")
+        if text is None:
+            sf.origin, sf.note = "unreadable", how
+        elif how:
+            messages.append(f"{staged_as}: {rel} {how}; it is graded as UTF-8 text")
         if len(cands) > 1:
             others = ", ".join(c.relative_to(root).as_posix() for c in cands[1:4])
-            messages.append(f"{staged_as}: used {rel}; also found {others} (ignored)")
+            why = ""
+            if written[best] > 0 and any(written[c] == 0 for c in cands[1:]):
+                why = (f" (it implements {written[best]} of the file's functions; "
+                       + ", ".join(c.relative_to(root).as_posix() for c in cands[1:] if written[c] == 0)[:300]
+                       + " implements none: the course's starter file)")
+            messages.append(f"{staged_as}: used {rel}; also found {others} (ignored){why}")
         found[staged_as] = sf
     notebooks = [p for p in sources if p.suffix == ".ipynb"]
     return found, messages, notebooks
@@ -155,19 +208,30 @@ def _torch_file(staged_as: str) -> bool:
     return FILES[staged_as].framework != "tensorflow" and any(QUESTIONS[q].torch for q in questions_of_file(staged_as))
 
 
-def _course_module_exists(pkg: Path, staged_as: str, module: str, level: int) -> bool:
-    """Whether an import of the course's package (``cs231n.x``, ``deeplearning.x``, ``.x``) finds a
-    module of the staged package (the template's provided modules and the student's files)."""
+def _course_module(staged_as: str, module: str, level: int) -> tuple[str, ...] | None:
+    """The path parts inside the staged package that an import of the course's package (``cs231n.x``,
+    ``deeplearning.x``, ``.x``) in ``staged_as`` names; None for a relative import above the package."""
     if level:
         base = ([PACKAGE] + staged_as.split("/")[:-1])
         base = base[: len(base) - (level - 1)] if level > 1 else base
         if not base:
-            return False
-        parts = base[1:] + (module.split(".") if module else [])
-    else:
-        parts = module.split(".")[1:]
+            return None
+        return tuple(base[1:] + (module.split(".") if module else []))
+    return tuple(module.split(".")[1:])
+
+
+def _course_module_exists(pkg: Path, staged_as: str, module: str, level: int) -> bool:
+    """Whether such an import finds a module of the staged package (the template's provided modules and the
+    student's files)."""
+    parts = _course_module(staged_as, module, level)
+    if parts is None:
+        return False
     target = pkg.joinpath(*parts) if parts else pkg
     return target.with_suffix(".py").is_file() or (target / "__init__.py").is_file()
+
+
+def _graded_names() -> str:
+    return ", ".join(n for f in FILES.values() for n in f.names[:1])
 
 
 def _unavailable_imports(text: str, staged_as: str, pkg: Path, messages: list[str]) -> str:
@@ -179,17 +243,27 @@ def _unavailable_imports(text: str, staged_as: str, pkg: Path, messages: list[st
         if level or top in years.COURSE_PACKAGES:
             if _course_module_exists(pkg, staged_as, module, level):
                 continue
-            what = f"the course module {('.' * level) + module} is not part of this assignment"
-        elif years.installed(top):
+            parts = _course_module(staged_as, module, level)
+            student = "/".join(parts or ()) + ".py"
+            if student in FILES:  # the student's own file, missing or unreadable: said where that file is
+                drop.setdefault(node, f"{FILES[student].shown} is not in your submission or could not be read")
+                continue
+            what = (f"{('.' * level) + module} is neither a file of the course's package nor one the grader takes "
+                    f"from a submission (only the course's files are graded: {_graded_names()}), so a helper "
+                    "module of your own is not there: put its code into the graded file that uses it")
+        elif years.installed(module):
             continue
         else:
-            what = f"the grading environment does not have the package {top}"
+            what = f"the grading environment does not have the package {module if years.installed(top) else top}"
         drop.setdefault(node, what)
     if not drop:
         return text
     for node, what in sorted(drop.items(), key=lambda kv: kv[0].lineno):
         line = rewrite.statement_text(text, node)
-        if years.is_provided_line(staged_as, line):
+        if "is not in your submission or could not be read" in what:
+            messages.append(f"{staged_as}: line {node.lineno} `{line}` is skipped: {what} (the checks that need "
+                            "it say so)")
+        elif years.is_provided_line(staged_as, line):
             messages.append(f"{staged_as}: line {node.lineno} is the course's provided `{line}`, and {what}: "
                             "not your fault (the course staff should fix the grading environment); the line is "
                             "skipped and the rest of your file is graded")
@@ -298,7 +372,10 @@ def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = No
     root.mkdir()
     unpack_messages: list[str] = []
     if submission.is_dir():
-        used = files.copy_tree_regular(submission, root, suffixes=SOURCE_SUFFIXES, max_file=MAX_NOTEBOOK_BYTES)
+        skipped: list[str] = []
+        used = files.copy_tree_regular(submission, root, suffixes=SOURCE_SUFFIXES, max_file=MAX_NOTEBOOK_BYTES,
+                                       skipped=skipped)
+        unpack_messages += [_upload_line(line) for line in skipped]
     else:
         try:
             used = _extract(submission, root, unpack_messages, submission.name, MAX_ZIP_BYTES)
@@ -306,7 +383,7 @@ def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = No
             shutil.rmtree(base, ignore_errors=True)
             raise StagingError(f"{exc}; upload a .zip made by collectSubmission.sh or your files directly") from None
     _unpack_inner_zips(root, unpack_messages, used)
-    found, messages, notebooks = find_student_files(root)
+    found, messages, notebooks = find_student_files(root, template)
     messages += unpack_messages
 
     stage_dir = base / "stage"
@@ -327,7 +404,8 @@ def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = No
         if sf.origin == "file":
             dest = pkg / staged_as
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(root / sf.source, dest)
+            text, _ = _read_source(root / sf.source)  # as UTF-8, whatever encoding Python read it in
+            dest.write_text(text if text is not None else "", encoding="utf-8")
     from grader.engine import notebook  # Q3-Q5 code may live only in a notebook
     notebook.fill_from_notebooks(report, root, notebooks, pkg, template=template)
     prepare_sources(report, pkg)

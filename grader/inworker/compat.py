@@ -16,6 +16,8 @@ children for student code (it changes this process only, never the grader's):
 - ``install_scipy_aliases()``: ``scipy.ndimage.filters`` (which the provided
   first lines of CS231n 2019-2023's network visualization import) for a SciPy
   that no longer ships it;
+- ``sys.breakpointhook``: a ``breakpoint()`` left in a function does nothing, as
+  ``PYTHONBREAKPOINT=0`` makes it (nobody is at a keyboard to answer a debugger);
 - ``preimport()``: the modules those provided lines import
   (``grader.course.years.required_modules()``), loaded while every file is
   readable, before the zygote drops privileges.
@@ -202,6 +204,9 @@ def install_course_compat(torch: bool = True, modules=None, tensorflow: bool = F
     the PyTorch questions; ``modules``: the list to pre-import, e.g. sent in the zygote's configuration
     as ``grader.course.years.required_modules()``, so that the worker needs no grader module for it).
     Returns what it did, for a log line."""
+    # a breakpoint() left in a function: a no-op, as PYTHONBREAKPOINT=0 makes it (the worker runs with -I,
+    # which ignores that variable); nobody is at a keyboard to answer a debugger here
+    sys.breakpointhook = lambda *args, **kwargs: None
     numpy_names = install_numpy1_aliases()
     scipy_names = install_scipy_aliases() if (torch or tensorflow) else []
     failed = preimport(torch, modules, tensorflow)

@@ -131,5 +131,8 @@ def describe_worker_error(exc: WorkerError, where: str = "") -> str:
             head = str(exc)
         else:
             head = f"{where or 'your code'} raised {exc.exc_type}: {exc}"
+            if exc.exc_type == "BdbQuit":  # pdb.set_trace() with no keyboard to answer it
+                head += (" (a debugger call, pdb.set_trace() or similar, is left in your code: the grader has no "
+                         "keyboard to answer it; remove the call)")
         return (head + ("\n" + exc.traceback if exc.traceback else "")).rstrip()
     return str(exc)

@@ -1,5 +1,6 @@
 """grader/engine/grade.py end to end, through the real CLI: reference, template, broken submissions."""
 import re
+import shutil
 import time
 
 import pytest
@@ -67,6 +68,24 @@ def test_flat_upload_with_cs231n_imports(tmp_path):
                                .replace("from deeplearning.", "from cs231n."))
     proc, res, tests = grade(sub, questions="Q1")   # Q1's model tests import rnn.py, and it imports rnn_layers
     assert res["score"] == 30, [t["output"][:300] for t in tests.values() if t["status"] != "passed"][:2]
+
+
+def test_hand_in_forms_python_accepts_get_full_marks(tmp_path, reference_copy):
+    """Correct code in forms found by probing: the precheck bundle unpacked into the assignment folder (its
+    starter files beside the work), a cp1252 file with its PEP 263 line, a byte-order mark, a U+2028 in a
+    comment above an import the grading environment lacks, a breakpoint() left in the loss."""
+    shutil.copytree(TEMPLATE, reference_copy / "student_template")
+    f = reference_copy / "deeplearning/rnn_layers.py"
+    f.write_bytes(b"# -*- coding: cp1252 -*-\n# \x93r\xe9sum\xe9\x94\n" + f.read_bytes())
+    g = reference_copy / "deeplearning/classifiers/rnn.py"
+    text = g.read_text().replace("    def loss(self, features, captions):\n",
+                                 "    def loss(self, features, captions):\n        breakpoint()  # from debugging\n", 1)
+    assert "breakpoint()" in text
+    g.write_bytes(b"\xef\xbb\xbf" + ("# plots \u2028 for my report\nimport plotting_helpers_of_mine\n" + text
+                                         ).encode("utf-8"))
+    proc, res, tests = grade(reference_copy, questions="Q1")
+    assert res["score"] == 30, [t["output"][:300] for t in tests.values() if t["status"] != "passed"][:2]
+    assert "was read as cp1252" in res["output"] and "student_template/deeplearning/rnn_layers.py" in res["output"]
 
 
 def test_syntax_error_in_rnn_py_costs_only_the_model_checks(tmp_path, reference_copy):
