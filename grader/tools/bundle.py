@@ -93,6 +93,10 @@ Needs Python 3.10+ with numpy, h5py, pyyaml and pytest; the PyTorch questions
 when torch is not installed.  If your course lets you do Q3/Q4 in TensorFlow and
 you did, those need TensorFlow instead (pip install tensorflow-cpu==2.20.0); they
 are skipped with a message when it is not installed.  Your files are never modified.
+
+When you hand in, you need not remove what this zip added (precheck.py, grader/,
+student_template/, fixtures/): the grader takes, of each file, the copy whose
+functions you wrote, and says in its output which copy it graded.
 """
 PRECHECK_EXTRA = {"PRECHECK_README.txt": PRECHECK_README}
 
