@@ -7,6 +7,7 @@ other forms): the precheck bundle unpacked into the assignment folder, a second 
 a comment holding U+2028, a zip with a file added twice, a notebook too large to read.  These tests stage
 submissions (nothing of the student's runs); ``tests/engine/test_grade.py`` grades one through the CLI.
 """
+import ast
 import json
 import shutil
 import zipfile
@@ -79,7 +80,6 @@ def test_a_starter_file_gives_way_to_the_notebook_with_the_work(tmp_path, staged
 
 
 def _function(src: str, name: str) -> str:
-    import ast
     tree = ast.parse(src)
     node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
     return ast.get_source_segment(src, node)
@@ -133,7 +133,6 @@ def test_windows_encodings_are_staged_as_utf8(tmp_path, staged):
 
 def test_rewrites_number_lines_as_python_does():
     src = "# a note \u2028 with a line separator\x0c and a form feed\nimport not_installed_here\nx = 1\r\ny = 2\n"
-    import ast
     node = ast.parse(src).body[0]
     assert node.lineno == 2
     assert rewrite.statement_text(src, node) == "import not_installed_here"
@@ -156,10 +155,15 @@ def test_notebook_constants_with_a_condition_or_a_lambda_are_kept():
     cells = ["import torch\nimport numpy as np\n"
              "device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')\n"
              "sq = lambda t: t * t\nEPS = float(np.finfo(np.float32).eps)\nlosses = train(model)\n",
+             "X, y, class_names = load_imagenet_val(num=5)\nidx = 0\nXi = X[idx][None]\n",  # the course's cell
              "def tv_loss(img, tv_weight):\n    return tv_weight * sq(img).sum().to(device) + 0 * EPS\n"]
     body, info = notebook.extract(cells, "style_transfer.py", (TEMPLATE / "deeplearning/style_transfer.py").read_text())
-    assert set(info["constants"]) == {"device", "sq", "EPS"}, info["constants"]
-    assert "'cuda'" not in body and "train(" not in body
+    assert set(info["constants"]) == {"device", "sq", "EPS", "idx", "Xi"}, info["constants"]
+    assert "'cuda'" not in body and "train(" not in body and "load_imagenet_val" not in body
+    # X came from a call that is not taken: Xi cannot be computed, and must not fail the file's import
+    tree = ast.parse(body)
+    xi = next(n for n in tree.body if isinstance(n, ast.Try) and "Xi" in ast.unparse(n.body[0]))
+    assert ast.unparse(xi.handlers[0].type) == "Exception"
 
 
 def test_a_zip_holding_a_file_twice_is_read_as_unzip_reads_it(tmp_path, staged):
