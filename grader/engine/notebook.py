@@ -498,6 +498,11 @@ def _fill_one(sf, parsed: dict, root: Path, pkg_dir: Path, template: Path, need_
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(source)
     sf.origin, sf.source = "notebook", rel
+    if spec.framework == "tensorflow":  # the cells not taken tell the era too (sess = get_session(), ...)
+        from grader.course.tf_code import era_scores
+        taken = era_scores(body)
+        whole = [sum(x) for x in zip(*(era_scores(c) for c in parsed[best]))] or [0, 0]
+        sf.era_evidence = [max(0, whole[0] - taken[0]), max(0, whole[1] - taken[1])]
     sf.functions = list(info["names"])
     sf.provided_lines = provided.count("\n") + 1
     note = "functions taken from the notebook's code cells: " + (", ".join(info["functions"]) or "none")

@@ -50,6 +50,8 @@ class StagedFile:
     provided_lines: int = 0          # notebook origin: lines 1..provided_lines are the course's provided code
     era: str = ""                    # a TensorFlow-track file: "tf1" or "tf2" (grader.course.tf_code)
     written: int = -1                # how many of the file's functions it implements (stubs.Counter; -1: unknown)
+    era_evidence: list[int] = field(default_factory=list)  # a TensorFlow notebook's (TF1, TF2) evidence in all
+                                     # its code cells (tf_code.era_scores): sess = get_session() is not taken
 
 
 @dataclass
@@ -333,7 +335,11 @@ def prepare_tensorflow(report: StageReport, pkg: Path) -> None:
     if not texts:
         return
     try:
-        era = tf_code.era_of_sources(texts.values(), default="tf1")
+        # nothing tells (tensor ops only): a .py file is CS231n 2020's layout (TensorFlow 2), a notebook the
+        # CS182 / CS231n 2017-2018 one (TensorFlow 1)
+        default = "tf2" if any(present[k].origin == "file" for k in texts) else "tf1"
+        era = tf_code.era_of_sources(texts.values(), default=default,
+                                     extra=[present[k].era_evidence for k in texts if present[k].era_evidence])
     except (RecursionError, MemoryError, ValueError):
         era = "tf1"
     for staged_as, text in texts.items():

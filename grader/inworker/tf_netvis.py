@@ -168,9 +168,13 @@ class TF1Env:
         self._ctx = [self.graph.as_default(), self.sess.as_default()]
         for c in self._ctx:
             c.__enter__()
+        # TensorFlow 1.x's shapes while the student's code runs: an entry is a Dimension, so the era's
+        # `features.get_shape()[3].value` works (TF 2 gives a plain int, which has no .value)
+        _tf().compat.v1.disable_v2_tensorshape()
         return self
 
     def __exit__(self, *exc):
+        _tf().compat.v1.enable_v2_tensorshape()
         for c in reversed(self._ctx):
             c.__exit__(*exc)
         self.sess.close()

@@ -186,6 +186,41 @@ def test_staging_picks_each_track_from_its_own_notebooks(tmp_path):
         shutil.rmtree(Path(report.stage_dir).parent, ignore_errors=True)
 
 
+@pytest.mark.parametrize("form, era", [
+    ("the TF1 style-transfer notebook alone, its losses written with tf.math / tf.linalg names", "tf1"),
+    ("CS231n 2020's style_transfer_tensorflow.py alone, tensor ops only", "tf2"),
+])
+def test_one_era_from_what_the_whole_submission_shows(tmp_path, form, era):
+    """tf.math and tf.linalg are in TensorFlow 1.13+ too (no evidence; a chain counts once), and code that
+    shows no era is graded by its layout: a notebook is the 2017-2019 one, a .py file CS231n 2020's."""
+    from grader.engine import staging
+    sub = tmp_path / "sub"
+    if era == "tf1":
+        _tf1_variant(sub, {"gram_matrix": TF1_GRAM_AS_WRITTEN_IN_1X, "tv_loss": TF1_TV_MATH})
+        (sub / NV).unlink()
+    else:
+        (sub / "cs231n").mkdir(parents=True)
+        text = (SOLUTIONS / "tf2" / "style_transfer_tensorflow.py").read_text()
+        (sub / "cs231n" / "style_transfer_tensorflow.py").write_text(text)
+    report = staging.stage(sub)
+    try:
+        assert report.files["style_transfer_tensorflow.py"].era == era, form
+    finally:
+        shutil.rmtree(Path(report.stage_dir).parent, ignore_errors=True)
+
+
+# TensorFlow 1.x code as the era wrote it: a static dimension is a Dimension (.value), tf.math names (1.13+)
+TF1_GRAM_AS_WRITTEN_IN_1X = """    C = features.get_shape()[3].value              # a Dimension in TensorFlow 1.x
+    F = tf.reshape(features, [-1, C])
+    gram = tf.linalg.matmul(F, F, transpose_a=True)
+    if normalize:
+        gram = tf.math.divide(gram, tf.to_float(tf.shape(F)[0] * C))
+    return gram"""
+TF1_TV_MATH = """    dv = tf.math.squared_difference(img[:, 1:, :, :], img[:, :-1, :, :])
+    dh = tf.math.squared_difference(img[:, :, 1:, :], img[:, :, :-1, :])
+    return tv_weight * (tf.math.reduce_sum(dv) + tf.math.reduce_sum(dh))"""
+
+
 def test_pytorch_submission_starts_no_tensorflow_zygote(tmp_path):
     """The reference (PyTorch) under the TensorFlow rubric: both questions on the PyTorch track, no TensorFlow
     question in the run's configuration, so the sandbox never starts the TensorFlow zygote."""
@@ -256,6 +291,23 @@ def test_tensorflow_solutions_get_full_marks(era, tmp_path):
     assert f"Q4: graded as TensorFlow ({style}" in g.results["output"]
     for t in g.tests.values():  # TensorFlow's C++ info lines are never shown as the student's output
         assert "absl::InitializeLog" not in t["output"] and "mlir_graph_optimization_pass" not in t["output"]
+
+
+@needs_tf
+def test_tf1_notebooks_as_the_course_ran_them_get_full_marks(tmp_path):
+    """Correct TF1 code in forms the solution does not show (found by probing): the course's own demo cell
+    `Xi = X[idx][None]` (X is loaded by a call the grader does not take), a fooling image returned as float64
+    (the notebook's next cell feeds it to a float32 placeholder), `.value` on a static dimension."""
+    sub = _tf1_variant(tmp_path / "sub", {
+        "make_fooling_image": TF1_REGIONS["make_fooling_image"] + "    X_fooling = X_fooling.astype(np.float64)\n",
+        "gram_matrix": TF1_GRAM_AS_WRITTEN_IN_1X, "tv_loss": TF1_TV_MATH})
+    nb = json.loads((sub / NV).read_text())
+    nb["cells"].append({"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": [
+        "idx = 0\n", "Xi = X[idx][None]\n", "target_y = 6\n", "X_fooling = make_fooling_image(Xi, target_y, model)\n"]})
+    (sub / NV).write_text(json.dumps(nb))
+    g = grade(sub, rubric=RUBRIC, questions="Q3,Q4")
+    assert not _lost(g), _lost(g)
+    assert g.results["score"] == 40
 
 
 @needs_tf
