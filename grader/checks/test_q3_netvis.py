@@ -115,9 +115,13 @@ def test_saliency(student, case):
             hint = ": take the maximum of the absolute gradient over the channel axis (axis=3)"
         elif got.shape == X.shape:
             hint = ": take the maximum of the absolute gradient over the channel dimension (dim=1)"
-        elif got.size == want.size:
+        elif tuple(d for d in got.shape if d != 1) == tuple(d for d in want.shape if d != 1):
             hint = (": remove the singleton dimension (e.g. after reduce_max(..., keepdims=True))" if tf else
                     ": remove the singleton dimension (e.g. after max(dim=1, keepdim=True))")
+        elif N not in got.shape[:1]:
+            hint = (": the first axis must stay the batch (one map per image): reduce over the channel axis "
+                    "(axis=3), not the batch axis" if tf else ": the first dimension must stay the batch (one map "
+                    "per image): reduce over the channel dimension (dim=1), not the batch dimension")
         fail(f"the saliency has shape {tuple(got.shape)}, expected (N, H, W) = {(N, H, W)}{hint}")
     if np.all(np.isfinite(got)) and np.any(got < 0):
         fail("the saliency has negative values: take the absolute value of the gradient before the maximum "
@@ -183,13 +187,15 @@ def test_fooling(student, case):
             f"is classified as class {pred}, not as the target class {target}"
         fail(f"the returned image {what} (re-classified by the grader with the same model): keep taking "
              "gradient-ascent steps on the target class's raw score until the prediction is target_y "
-             "(at most 100)")
+             "(at most 100), each of length learning_rate (learning_rate * g / ||g||_2: an unnormalized step "
+             "can need more steps than the check allows)")
     rel = float(np.linalg.norm((got.astype(np.float64) - X).ravel()) / np.linalg.norm(X.astype(np.float64).ravel()))
     bound = float(case.params["max_rel_change"])
     if not rel <= bound:
         fail(f"the fooling image is too far from X: ||X_fooling - X|| / ||X|| = {rel:.3f}, expected at most "
              f"{bound:g}: start from a copy of X, normalize each step (learning_rate * g / ||g||_2, "
-             "learning_rate = 1) and stop as soon as the model predicts target_y")
+             "learning_rate = 1) and stop as soon as the model predicts target_y"
+             + ("" if tf else "; with backward(), zero X_fooling.grad after each step (it accumulates)"))
 
 
 # ---------------------------------------------------------------- class visualization
@@ -283,8 +289,9 @@ def test_class_visualization_step(student, case):
     if l2 != 0:
         variants += [(want_step + 2 * extra, "check the sign of the L2 term: the gradient of - l2_reg * ||img||^2 "
                                              "is - 2 * l2_reg * img"),
-                     (want_step + extra, "the L2 regularization term is missing (its gradient is "
-                                         "- 2 * l2_reg * img)"),
+                     (want_step + extra, "the step is the one without the L2 term: the term is missing, or far "
+                                         "too small (the penalty is l2_reg * ||img||^2, the SQUARED norm, whose "
+                                         "gradient is 2 * l2_reg * img)"),
                      (want_step + 0.5 * extra, "the gradient of l2_reg * ||img||^2 is 2 * l2_reg * img")]
     for variant, words in variants:
         if norm_error(step, variant) <= CLASS_VIS_TOL:
