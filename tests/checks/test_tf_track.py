@@ -281,7 +281,12 @@ def test_grading_without_tensorflow_is_the_environments_fault(tmp_path):
 @needs_tf
 @pytest.mark.parametrize("era", ["tf1", "tf2"])
 def test_tensorflow_solutions_get_full_marks(era, tmp_path):
-    g = grade(_solution(era, tmp_path / "sub"), rubric=RUBRIC, questions="Q3,Q4")
+    """tf1: the solution in forms it does not show itself but the era's notebooks did (found by probing): the
+    course's own demo cell `Xi = X[idx][None]` (X is loaded by a call the grader does not take), a fooling image
+    returned as float64 (the notebook's next cell feeds it to a float32 placeholder), `.value` on a static
+    dimension, tf.math names (TensorFlow 1.13+).  The mutant tests grade the solution as written."""
+    sub = _tf1_as_the_course_ran_it(tmp_path / "sub") if era == "tf1" else _solution(era, tmp_path / "sub")
+    g = grade(sub, rubric=RUBRIC, questions="Q3,Q4")
     print(g.results["output"])
     assert sorted(g.tests) == sorted(Q3_TESTS + Q4_TESTS)
     assert not _lost(g), _lost(g)
@@ -293,21 +298,15 @@ def test_tensorflow_solutions_get_full_marks(era, tmp_path):
         assert "absl::InitializeLog" not in t["output"] and "mlir_graph_optimization_pass" not in t["output"]
 
 
-@needs_tf
-def test_tf1_notebooks_as_the_course_ran_them_get_full_marks(tmp_path):
-    """Correct TF1 code in forms the solution does not show (found by probing): the course's own demo cell
-    `Xi = X[idx][None]` (X is loaded by a call the grader does not take), a fooling image returned as float64
-    (the notebook's next cell feeds it to a float32 placeholder), `.value` on a static dimension."""
-    sub = _tf1_variant(tmp_path / "sub", {
+def _tf1_as_the_course_ran_it(dest: Path) -> Path:
+    sub = _tf1_variant(dest, {
         "make_fooling_image": TF1_REGIONS["make_fooling_image"] + "    X_fooling = X_fooling.astype(np.float64)\n",
         "gram_matrix": TF1_GRAM_AS_WRITTEN_IN_1X, "tv_loss": TF1_TV_MATH})
     nb = json.loads((sub / NV).read_text())
     nb["cells"].append({"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": [
         "idx = 0\n", "Xi = X[idx][None]\n", "target_y = 6\n", "X_fooling = make_fooling_image(Xi, target_y, model)\n"]})
     (sub / NV).write_text(json.dumps(nb))
-    g = grade(sub, rubric=RUBRIC, questions="Q3,Q4")
-    assert not _lost(g), _lost(g)
-    assert g.results["score"] == 40
+    return sub
 
 
 @needs_tf
