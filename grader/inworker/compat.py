@@ -16,6 +16,9 @@ children for student code (it changes this process only, never the grader's):
 - ``install_scipy_aliases()``: ``scipy.ndimage.filters`` (which the provided
   first lines of CS231n 2019-2023's network visualization import) for a SciPy
   that no longer ships it;
+- ``install_torch_legacy()``: PyTorch 0.3-1.4 behaviour that torch 2.x made an
+  error (``loss.data[0]``, ``backward(retain_variables=True)``, uint8 masks), for
+  code written in the 2017-2020 course years;
 - ``sys.breakpointhook``: a ``breakpoint()`` left in a function does nothing, as
   ``PYTHONBREAKPOINT=0`` makes it (nobody is at a keyboard to answer a debugger);
 - ``preimport()``: the modules those provided lines import
@@ -151,6 +154,79 @@ def install_numpy1_aliases() -> list[str]:
     return added
 
 
+def install_torch_legacy() -> list[str]:
+    """PyTorch 0.3-1.4 behaviour that torch 2.x turned into errors, for code of the 2017-2020 course years.
+    Each shim acts only where torch 2.x would raise, so code of today's course (and the grader's own
+    in-worker helpers) runs exactly as before.  Returns what was installed.  Idempotent.
+
+    - ``loss.data[0]``: before 0.4 a scalar was a one-element tensor (the era's idiom for a loss's value);
+      index 0 or -1 of a 0-dim tensor gives the tensor itself.
+    - ``backward(retain_variables=...)``: the name of ``retain_graph`` until 0.4.
+    - ``scores.gather(1, y.view(-1, 1)).squeeze().backward(torch.ones(N))`` with N = 1: before 0.4 the
+      squeeze left shape (1,); a gradient with the output's number of elements takes the output's shape.
+    - uint8 (ByteTensor) masks in ``masked_select`` / ``masked_fill`` / ``masked_scatter``: required until
+      torch 1.2, accepted until 1.4; taken as bool masks."""
+    import functools
+
+    import torch
+    T = torch.Tensor
+    if getattr(T, "_autograder_legacy", False):
+        return []
+    getitem = T.__getitem__
+
+    @functools.wraps(getitem)
+    def __getitem__(self, idx):
+        if type(idx) is int and idx in (0, -1) and self.dim() == 0:
+            return self
+        return getitem(self, idx)
+
+    backward = T.backward
+
+    @functools.wraps(backward)
+    def tensor_backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None, **legacy):
+        if "retain_variables" in legacy:
+            retain_graph = legacy.pop("retain_variables")
+        if legacy:
+            raise TypeError(f"backward() got an unexpected keyword argument {next(iter(legacy))!r}")
+        if (isinstance(gradient, torch.Tensor) and gradient.shape != self.shape
+                and gradient.numel() == self.numel()):
+            gradient = gradient.reshape(self.shape)
+        return backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    autograd_backward = torch.autograd.backward
+
+    @functools.wraps(autograd_backward)
+    def autograd_backward_legacy(*args, **kwargs):
+        if "retain_variables" in kwargs:
+            kwargs["retain_graph"] = kwargs.pop("retain_variables")
+        return autograd_backward(*args, **kwargs)
+
+    def bool_mask(fn, method: bool):
+        @functools.wraps(fn)
+        def shim(*args, **kwargs):
+            args = list(args)
+            i = 1  # (self, mask, ...) and torch.masked_select(input, mask, ...) alike
+            if "mask" in kwargs:
+                m = kwargs["mask"]
+                if isinstance(m, torch.Tensor) and m.dtype == torch.uint8:
+                    kwargs["mask"] = m.bool()
+            elif len(args) > i and isinstance(args[i], torch.Tensor) and args[i].dtype == torch.uint8:
+                args[i] = args[i].bool()
+            return fn(*args, **kwargs)
+        return shim
+
+    T.__getitem__ = __getitem__
+    T.backward = tensor_backward
+    torch.autograd.backward = autograd_backward_legacy
+    for name in ("masked_select", "masked_fill", "masked_fill_", "masked_scatter", "masked_scatter_"):
+        setattr(T, name, bool_mask(getattr(T, name), True))
+    for name in ("masked_select", "masked_fill", "masked_scatter"):
+        setattr(torch, name, bool_mask(getattr(torch, name), False))
+    T._autograder_legacy = True
+    return ["Tensor.__getitem__ (0-dim [0])", "backward(retain_variables=)", "backward(gradient of the output's "
+            "size)", "uint8 masks"]
+
+
 def install_scipy_aliases() -> list[str]:
     """``scipy.ndimage.filters`` (deprecated since SciPy 1.8, still shipped by 1.15) as an alias
     of ``scipy.ndimage`` should a SciPy without it be installed.  Returns the aliases added."""
@@ -209,5 +285,6 @@ def install_course_compat(torch: bool = True, modules=None, tensorflow: bool = F
     sys.breakpointhook = lambda *args, **kwargs: None
     numpy_names = install_numpy1_aliases()
     scipy_names = install_scipy_aliases() if (torch or tensorflow) else []
+    torch_names = install_torch_legacy() if torch else []
     failed = preimport(torch, modules, tensorflow)
-    return {"numpy": numpy_names, "scipy": scipy_names, "not_importable": failed}
+    return {"numpy": numpy_names, "scipy": scipy_names, "torch": torch_names, "not_importable": failed}
