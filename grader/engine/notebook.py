@@ -266,13 +266,25 @@ def _class_visualization_step(node, src: str) -> str | None:
     lines = source_lines(_segment(node, src))
     idx = [i for i, line in enumerate(lines) if line.strip() in (START_MARKER, END_MARKER)]
     if len(idx) < 2:
-        body = _step_between_jitters(node)
-        if body is None:
+        found = _step_between_jitters(node)
+        if found is None:
             return None
+        pre, kept, step = found
         code = ("def update_class_visulization(model, target_y, l2_reg, learning_rate, img):\n"
                 "    # the step written inside create_class_visualization's loop in the notebook (2017-2018: the\n"
                 "    # statements between the jitter and its undo, after the names they use from before the loop)\n"
-                "    t, ox, oy, dtype = 0, 0, 0, img.type()\n" + textwrap.indent(body, "    ") + "\n")
+                "    t, ox, oy, dtype = 0, 0, 0, img.type()\n")
+        if kept:
+            # the names made before the loop (img_var = Variable(img, ...)) live across the steps on one img,
+            # as in the notebook's loop: a gradient never zeroed adds up from step to step there, and here
+            names = "(" + ", ".join(kept) + ",)"
+            code = ("_AUTOGRADER_LOOP = {}  # img -> the names made before the notebook's loop\n\n\n" + code +
+                    "    _state = _AUTOGRADER_LOOP.get('state')\n"
+                    "    if _state is None or _state[0] is not img:\n" + textwrap.indent(pre, "        ") + "\n"
+                    f"    else:\n        {names} = _state[1]\n" + textwrap.indent(step, "    ") + "\n"
+                    f"    _AUTOGRADER_LOOP['state'] = (img, {names})\n")
+        else:
+            code += textwrap.indent(step, "    ") + "\n"
     else:
         body = textwrap.dedent("\n".join(lines[idx[0] + 1: idx[1]])).strip("\n")
         if not body.strip():
@@ -284,7 +296,7 @@ def _class_visualization_step(node, src: str) -> str | None:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-    if any(isinstance(n, (ast.Return, ast.Yield, ast.YieldFrom)) for n in ast.walk(tree.body[0])):
+    if any(isinstance(n, (ast.Return, ast.Yield, ast.YieldFrom)) for n in ast.walk(tree.body[-1])):
         return None
     return code
 
@@ -292,11 +304,12 @@ def _class_visualization_step(node, src: str) -> str | None:
 _KWARGS = ("l2_reg", "learning_rate", "num_iterations", "blur_every", "max_jitter", "show_every")
 
 
-def _step_between_jitters(node) -> str | None:
+def _step_between_jitters(node) -> tuple[str, list[str], str] | None:
     """The 2017-2018 create_class_visualization's step: in its jitter loop (``jitter_loop.find``), the
-    statements between the jitter and its undo, after the statements before the loop that assign a name
-    those use (``img_var = Variable(img, ...)``; not ``img`` itself, not the keyword arguments' defaults).
-    None if the function does not have that shape or the step is empty."""
+    statements between the jitter and its undo; and the statements before the loop that assign a name
+    those use (``img_var = Variable(img, ...)``; not ``img`` itself, not the keyword arguments' defaults),
+    with the names they assign: (before the loop, names, step).  None if the function does not have that
+    shape or the step is empty."""
     def names(n, ctx):
         return {x.id for x in ast.walk(n) if isinstance(x, ast.Name) and isinstance(x.ctx, ctx)}
 
@@ -311,7 +324,8 @@ def _step_between_jitters(node) -> str | None:
            and "img" not in names(n, ast.Store)]
     if jitter_loop.returns_or_yields(pre + step):
         return None
-    return "\n".join(ast.unparse(n) for n in pre + step)
+    kept = sorted({x for n in pre for x in names(n, ast.Store)})
+    return "\n".join(ast.unparse(n) for n in pre), kept, "\n".join(ast.unparse(n) for n in step)
 
 
 # ------------------------------------------------------------------ assembling a module

@@ -192,6 +192,48 @@ def test_inline_class_visualization_step_becomes_a_function():
         info["kept_from_template"])
 
 
+NOTEBOOK_2017_CLASS_VIS = """def create_class_visualization(target_y, model, **kwargs):
+    l2_reg = kwargs.pop('l2_reg', 1e-3)
+    learning_rate = kwargs.pop('learning_rate', 25)
+    num_iterations = kwargs.pop('num_iterations', 100)
+    max_jitter = kwargs.pop('max_jitter', 16)
+    img = torch.randn(1, 3, 224, 224).mul_(1.0).type(dtype)
+    img_var = Variable(img, requires_grad=True)
+    for t in range(num_iterations):
+        ox, oy = random.randint(-max_jitter, max_jitter), random.randint(-max_jitter, max_jitter)
+        img.copy_(jitter(img, ox, oy))
+        score = model(img_var)[0, target_y]
+        score.backward()
+        img_var.data += learning_rate * img_var.grad.data{zero}
+        img.copy_(jitter(img, -ox, -oy))
+    return deprocess(img.cpu())
+"""
+
+
+def test_2017_inline_step_keeps_what_the_loop_made_across_steps():
+    """2017-2018: the step written inside the loop, with `img_var` made once before it.  The notebook's loop
+    keeps that img_var from step to step, so a gradient never zeroed adds up; the step function does too."""
+    import torch
+    template_src = (TEMPLATE / "deeplearning" / "network_visualization.py").read_text()
+    moved = {}
+    for zero in ("", "\n        img_var.grad.data.zero_()"):
+        body, info = notebook.extract([NOTEBOOK_2017_CLASS_VIS.replace("{zero}", zero)], "network_visualization.py",
+                                      template_src)
+        assert info["step_from_inline"]
+        ns = {"Variable": torch.autograd.Variable, "torch": torch}
+        exec(compile(body, "network_visualization.py", "exec"), ns)  # this test's own text, not a student's
+        w = torch.arange(12.0).reshape(1, 12)
+        img = torch.zeros(1, 3, 2, 2)
+        steps = []
+        for _ in range(2):  # two steps on the same img, as the loop takes them
+            before = img.clone()
+            ns["update_class_visulization"](lambda x: x.reshape(1, -1) @ w.T, 0, 0.0, 1.0, img)
+            steps.append(img - before)
+        moved[bool(zero)] = steps
+    assert torch.equal(moved[True][0], moved[True][1])            # zeroed: the same gradient step twice
+    assert torch.equal(moved[False][1], 2 * moved[False][0])      # never zeroed: the gradients add up
+
+
 # ------------------------------------------------------------------ staging
 def test_fill_finds_notebooks_by_content_and_only_for_missing_files(tmp_path):
     sub = tmp_path / "sub"
