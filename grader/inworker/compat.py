@@ -215,6 +215,13 @@ def install_torch_legacy() -> list[str]:
             return fn(*args, **kwargs)
         return shim
 
+    # torch's notices about the era's spellings (size_average=, volatile=, F.sigmoid, uint8 indices) would fill
+    # every check's "your code printed" section with the grader's paths: the code is graded as it is
+    import warnings
+    for message in (r"size_average and reduce args will be deprecated", r"volatile was removed",
+                    r"nn\.functional\.(sigmoid|tanh) is deprecated", r"nn\.init\.\w+ is now deprecated",
+                    r"indexing with dtype torch\.uint8 is now deprecated", r"torch\.autograd\.Variable"):
+        warnings.filterwarnings("ignore", message=message)
     T.__getitem__ = __getitem__
     T.backward = tensor_backward
     torch.autograd.backward = autograd_backward_legacy
