@@ -310,6 +310,26 @@ def _tf1_as_the_course_ran_it(dest: Path) -> Path:
 
 
 @needs_tf
+def test_tensorflow_fits_gradescopes_container(tmp_path):
+    """Gradescope's default 768 MB: a correct TF1 submission's Q4 gets full marks.  The worker's memory budget
+    (RLIMIT_DATA, from the container's free memory) once killed every TensorFlow check there, blaming the student
+    ("ended abruptly"): TensorFlow maps far more address space than it touches (grader/sandbox/client.py,
+    memory_budget).  Two CPUs: the budget, not the CPU quota, is what this pins."""
+    import sys
+    from grader.tools import container
+    why = container.available()
+    if why:
+        pytest.skip(f"no memory-limited container here: {why}")
+    out = tmp_path / "results.json"
+    proc, info = container.run([sys.executable, "-m", "grader", "grade", str(_solution("tf1", tmp_path / "sub")),
+                                "--rubric", RUBRIC, "--questions", "Q4", "--results", str(out), "--quiet"],
+                               768, 2, cold=False, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    res = json.loads(out.read_text())
+    lost = {t["name"]: t["output"][:300] for t in res["tests"] if t["score"] < t["max_score"]}
+    assert proc.returncode == 0 and res["score"] == 20 and not lost, (info, lost)
+
+
+@needs_tf
 @pytest.mark.parametrize("era", ["tf1", "tf2"])
 def test_tensorflow_templates_get_zero(era, tmp_path):
     """The starter (every solution region empty) gets zero on every test, each with a message."""
