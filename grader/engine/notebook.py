@@ -66,6 +66,7 @@ import textwrap
 from pathlib import Path
 
 from grader.course import jitter_loop
+from grader.course.tf_code import era_scores
 from grader.engine import stubs
 from grader.engine.rewrite import dotted, source_lines
 from grader.paths import END_MARKER, PACKAGE, START_MARKER, TEMPLATE
@@ -403,17 +404,6 @@ def extract(cells: list[str], staged_as: str, template_src: str, shown: str = "t
                               "names": names, "syntax_errors": {n: broken[n] for n in syntax_stubs}}
 
 
-def _written(cells: list[str], counter) -> int:
-    """How many of the file's functions the notebook implements (``stubs.Counter``; the last definition of
-    each name counts, as it does when the notebook runs)."""
-    defs = {}
-    for src in cells:
-        for node, _ in _parse_blocks(src):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                defs[node.name] = node
-    return sum(1 for name, fn in defs.items() if name in counter.names and counter.written(fn))
-
-
 def _score(cells: list[str], staged_as: str) -> int:
     return len(_defined_functions(cells) & set(FILES[staged_as].notebook_functions))
 
@@ -490,7 +480,8 @@ def _fill_one(sf, parsed: dict, root: Path, pkg_dir: Path, template: Path, need_
         s = _score(cells, sf.staged_as)
         if s == 0:
             continue
-        written = _written(cells, counter)
+        # the cells' statements in order: the last definition of a name counts, as when the notebook runs
+        written = counter.count_nodes([node for src in cells for node, _ in _parse_blocks(src)])
         if need_written and written == 0:
             continue
         key = (written, s, nb.name in spec.notebooks)
@@ -512,11 +503,8 @@ def _fill_one(sf, parsed: dict, root: Path, pkg_dir: Path, template: Path, need_
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(source)
     sf.origin, sf.source = "notebook", rel
-    if spec.framework == "tensorflow":  # the cells not taken tell the era too (sess = get_session(), ...)
-        from grader.course.tf_code import era_scores
-        taken = era_scores(body)
-        whole = [sum(x) for x in zip(*(era_scores(c) for c in parsed[best]))] or [0, 0]
-        sf.era_evidence = [max(0, whole[0] - taken[0]), max(0, whole[1] - taken[1])]
+    if spec.framework == "tensorflow":  # every cell tells the era, the ones not taken too (sess = get_session())
+        sf.era_evidence = [sum(x) for x in zip(*(era_scores(c) for c in parsed[best]))] or [0, 0]
     sf.functions = list(info["names"])
     sf.provided_lines = provided.count("\n") + 1
     note = "functions taken from the notebook's code cells: " + (", ".join(info["functions"]) or "none")

@@ -199,7 +199,7 @@ def with_kernel_cells(submission, kernel_json, files: list[str] | None = None) -
     notes: list[str] = []
     if not defined:
         return copy, notes, scratch
-    found, _messages, notebooks = staging.find_student_files(copy)
+    found, _messages, notebooks, _texts = staging.find_student_files(copy)
     parsed = {nb: notebook.code_cells(nb) for nb in sorted(notebooks, key=str)}
     targets: dict[Path | None, set[str]] = {}
     for staged_as, spec in FILES.items():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -51,7 +52,7 @@ class StagedFile:
     era: str = ""                    # a TensorFlow-track file: "tf1" or "tf2" (grader.course.tf_code)
     written: int = -1                # how many of the file's functions it implements (stubs.Counter; -1: unknown)
     era_evidence: list[int] = field(default_factory=list)  # a TensorFlow notebook's (TF1, TF2) evidence in all
-                                     # its code cells (tf_code.era_scores): sess = get_session() is not taken
+                                     # its code cells (tf_code.era_scores), taken or not: sess = get_session()
 
 
 @dataclass
@@ -149,7 +150,6 @@ def _read_source(path: Path) -> tuple[str | None, str]:
 
 def _near_misses(sources: list[Path], root: Path, names: tuple[str, ...]) -> list[str]:
     """Files whose name is one of ``names`` but for case, a download's " (1)" or " - Copy", or a suffix."""
-    import re
     want = {n.lower()[:-3] for n in names}
     out = []
     for p in sources:
@@ -160,12 +160,13 @@ def _near_misses(sources: list[Path], root: Path, names: tuple[str, ...]) -> lis
 
 
 def find_student_files(root: Path, template: Path = TEMPLATE
-                       ) -> tuple[dict[str, StagedFile], list[str], list[Path]]:
+                       ) -> tuple[dict[str, StagedFile], list[str], list[Path], dict[str, str]]:
     """Each student file's copy in the upload at ``root``: the one that implements the most of the file's
     functions (``stubs``: the precheck bundle's starter files, a stale second download lose to the copy the
-    student worked in), then the one in the course's folder, shallow, CS182's name first."""
+    student worked in), then the one in the course's folder, shallow, CS182's name first.  Returns the
+    staged files, messages, the notebooks, and each readable file's text (decoded as Python reads it)."""
     sources = _walk_sources(root)
-    found, messages = {}, []
+    found, messages, texts = {}, [], {}
     for staged_as, spec in FILES.items():
         names = spec.names
         cands = [p for p in sources if p.name in names]
@@ -191,8 +192,10 @@ def find_student_files(root: Path, template: Path = TEMPLATE
                             f"{names[0]} when you hand it in")
         if text is None:
             sf.origin, sf.note = "unreadable", how
-        elif how:
-            messages.append(f"{staged_as}: {rel} {how}; it is graded as UTF-8 text")
+        else:
+            texts[staged_as] = text
+            if how:
+                messages.append(f"{staged_as}: {rel} {how}; it is graded as UTF-8 text")
         if len(cands) > 1:
             others = ", ".join(c.relative_to(root).as_posix() for c in cands[1:4])
             why = ""
@@ -203,7 +206,7 @@ def find_student_files(root: Path, template: Path = TEMPLATE
             messages.append(f"{staged_as}: used {rel}; also found {others} (ignored){why}")
         found[staged_as] = sf
     notebooks = [p for p in sources if p.suffix == ".ipynb"]
-    return found, messages, notebooks
+    return found, messages, notebooks, texts
 
 
 def _torch_file(staged_as: str) -> bool:
@@ -248,7 +251,8 @@ def _unavailable_imports(text: str, staged_as: str, pkg: Path, messages: list[st
             parts = _course_module(staged_as, module, level)
             student = "/".join(parts or ()) + ".py"
             if student in FILES:  # the student's own file, missing or unreadable: said where that file is
-                drop.setdefault(node, f"{FILES[student].shown} is not in your submission or could not be read")
+                drop.setdefault(node, (f"{FILES[student].shown} is not in your submission or could not be read",
+                                       "student file"))
                 continue
             what = (f"{('.' * level) + module} is neither a file of the course's package nor one the grader takes "
                     f"from a submission (only the course's files are graded: {_graded_names()}), so a helper "
@@ -257,12 +261,12 @@ def _unavailable_imports(text: str, staged_as: str, pkg: Path, messages: list[st
             continue
         else:
             what = f"the grading environment does not have the package {module if years.installed(top) else top}"
-        drop.setdefault(node, what)
+        drop.setdefault(node, (what, ""))
     if not drop:
         return text
-    for node, what in sorted(drop.items(), key=lambda kv: kv[0].lineno):
+    for node, (what, kind) in sorted(drop.items(), key=lambda kv: kv[0].lineno):
         line = rewrite.statement_text(text, node)
-        if "is not in your submission or could not be read" in what:
+        if kind == "student file":
             messages.append(f"{staged_as}: line {node.lineno} `{line}` is skipped: {what} (the checks that need "
                             "it say so)")
         elif years.is_provided_line(staged_as, line):
@@ -338,7 +342,7 @@ def prepare_tensorflow(report: StageReport, pkg: Path) -> None:
         # nothing tells (tensor ops only): a .py file is CS231n 2020's layout (TensorFlow 2), a notebook the
         # CS182 / CS231n 2017-2018 one (TensorFlow 1)
         default = "tf2" if any(present[k].origin == "file" for k in texts) else "tf1"
-        era = tf_code.era_of_sources(texts.values(), default=default,
+        era = tf_code.era_of_sources([t for k, t in texts.items() if not present[k].era_evidence], default=default,
                                      extra=[present[k].era_evidence for k in texts if present[k].era_evidence])
     except (RecursionError, MemoryError, ValueError):
         era = "tf1"
@@ -389,7 +393,7 @@ def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = No
             shutil.rmtree(base, ignore_errors=True)
             raise StagingError(f"{exc}; upload a .zip made by collectSubmission.sh or your files directly") from None
     _unpack_inner_zips(root, unpack_messages, used)
-    found, messages, notebooks = find_student_files(root, template)
+    found, messages, notebooks, texts = find_student_files(root, template)
     messages += unpack_messages
 
     stage_dir = base / "stage"
@@ -410,8 +414,7 @@ def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = No
         if sf.origin == "file":
             dest = pkg / staged_as
             dest.parent.mkdir(parents=True, exist_ok=True)
-            text, _ = _read_source(root / sf.source)  # as UTF-8, whatever encoding Python read it in
-            dest.write_text(text if text is not None else "", encoding="utf-8")
+            dest.write_text(texts[staged_as], encoding="utf-8")  # as UTF-8, whatever encoding Python read
     from grader.engine import notebook  # Q3-Q5 code may live only in a notebook
     notebook.fill_from_notebooks(report, root, notebooks, pkg, template=template)
     prepare_sources(report, pkg)

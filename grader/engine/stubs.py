@@ -36,10 +36,11 @@ def _placeholder(stmt: ast.stmt) -> bool:
     return False
 
 
-def _functions(tree) -> dict[str, ast.AST]:
-    """name -> the last definition of each top-level function and each method (``loss``, ``sample``)."""
+def _functions(nodes) -> dict[str, ast.AST]:
+    """name -> the last definition of each top-level function and each method (``loss``, ``sample``) among
+    the top-level statements ``nodes``."""
     out = {}
-    for node in getattr(tree, "body", []):
+    for node in nodes:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             out[node.name] = node
         elif isinstance(node, ast.ClassDef):
@@ -61,7 +62,8 @@ class Counter:
     (the course's file; "" when there is none, as for the TensorFlow files)."""
 
     def __init__(self, staged_as: str, template_text: str):
-        tpl = _functions(_parse(template_text)) if template_text else {}
+        tree = _parse(template_text) if template_text else None
+        tpl = _functions(tree.body) if tree is not None else {}
         # the student-written functions: those a notebook may define, else the template's (its provided
         # functions count only where a copy changed them)
         self.names = set(FILES[staged_as].notebook_functions) or set(tpl)
@@ -72,10 +74,11 @@ class Counter:
         provided = self.provided.get(fn.name, set())
         return any(not _placeholder(s) and ast.dump(s) not in provided for s in fn.body)
 
-    def count_tree(self, tree) -> int:
-        return sum(1 for name, fn in _functions(tree).items() if name in self.names and self.written(fn))
+    def count_nodes(self, nodes) -> int:
+        """Among the top-level statements ``nodes`` (a module's, or a notebook's cells' in order)."""
+        return sum(1 for name, fn in _functions(nodes).items() if name in self.names and self.written(fn))
 
     def count(self, text: str) -> int:
         """-1 when ``text`` does not parse (such a copy is ranked by where it lies, after parsed ones)."""
         tree = _parse(text)
-        return -1 if tree is None else self.count_tree(tree)
+        return -1 if tree is None else self.count_nodes(tree.body)
