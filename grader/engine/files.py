@@ -14,6 +14,7 @@ import errno
 import hashlib
 import io
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -58,7 +59,7 @@ def read_regular(path: Path, limit: int) -> bytes:
     return data
 
 
-_CODING_LINE = __import__("re").compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")
+_CODING_LINE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")
 
 
 def decode_source(data: bytes) -> tuple[str, str]:
