@@ -40,6 +40,10 @@ MODULE = "deeplearning.gan_pytorch"
 NOTEBOOK_BATCH_SIZE = 128
 NOTEBOOK_NOISE_DIM = 96
 
+# The student's get_optimizer builds a torch optimizer, and the first one built in a process imports what it
+# lazily needs (torch._dynamo: 1.5 CPU-s).  Built once here, in the zygote, so that no child pays it again.
+torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
 
 # ------------------------------------------------------------------ shared, pure
 def init_arrays(shapes, seed, offsets=None, scales=None) -> list:

@@ -25,6 +25,7 @@ from grader.paths import REFERENCE, ROOT
 
 TARGET_WALL_S = 10.0
 TARGET_MEM_MB = 768
+DEFAULT_RUBRIC = "cs182_hw2"  # what `grader grade` and run_autograder use unless told otherwise
 TARGET_CONTAINER_S = 20.0   # a full grade in Gradescope's default container (768 MB, half a vCPU)
 TARGET_BATCH_S = 300.0      # 100 correct submissions, -j 2, this 2-core machine
 
@@ -148,25 +149,27 @@ def main(argv=None) -> int:
 
 
 def container_run(args) -> None:
-    """The same grade in Gradescope's default container (768 MB, half a vCPU, a cold page cache), and at 512 MB
-    (2 CPUs), where the run must give full marks or say that the environment ran out of memory (exit 1,
-    "not your fault" on the tests it could not run): never a silent deduction."""
+    """The same grade in Gradescope's default container (768 MB, half a vCPU, a cold page cache), under the
+    shipped default rubric (cs182_hw2, Q1-Q4) and under ``args.rubric``; and at 512 MB (2 CPUs), where the run
+    must give full marks or say that the environment ran out of memory (exit 1, "not your fault" on the tests
+    it could not run): never a silent deduction."""
     from grader.tools import container
     why = container.available()
     if why:
         print(f"  in a 768 MB / 0.5 CPU container: not measured ({why})")
         return
-    for memory_mb, cpus in ((768, 0.5), (512, 2)):
+    runs = [(DEFAULT_RUBRIC, 768, 0.5)] if args.rubric != DEFAULT_RUBRIC else []
+    for rubric, memory_mb, cpus in runs + [(args.rubric, 768, 0.5), (args.rubric, 512, 2)]:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "results.json"
             proc, info = container.run([sys.executable, "-m", "grader", "grade", args.submission, "--rubric",
-                                        args.rubric, "--results", str(out), "--quiet"], memory_mb, cpus, cwd=ROOT,
+                                        rubric, "--results", str(out), "--quiet"], memory_mb, cpus, cwd=ROOT,
                                        capture_output=True, text=True)
             res = json.loads(out.read_text()) if out.exists() else None
         score = res["score"] if res else None
-        line = (f"  in a {memory_mb} MB / {cpus:g} CPU container ({'cold' if info['cold'] else 'warm'} page cache): "
-                f"{info['seconds']:.1f} s, exit {proc.returncode}, score {score}, peak {info['peak_mb']:.0f} MB, "
-                f"OOM kills {info['oom_kills']}")
+        line = (f"  {rubric} in a {memory_mb} MB / {cpus:g} CPU container ({'cold' if info['cold'] else 'warm'} "
+                f"page cache): {info['seconds']:.1f} s, exit {proc.returncode}, score {score}, peak "
+                f"{info['peak_mb']:.0f} MB, OOM kills {info['oom_kills']}")
         if memory_mb == 768:
             line += f"; target <= {TARGET_CONTAINER_S:g} s: {'met' if info['seconds'] <= TARGET_CONTAINER_S else 'NOT met'}"
         else:

@@ -7,13 +7,14 @@ trained with.  ``preprocess`` goes from a PIL image to that form and
 ``deprocess`` comes back.  ``blur_image`` and ``jitter`` are the implicit
 regularizers used by class visualization.
 
-Everything here is written with torch / torchvision only (no scipy).
+Everything here is written with torch, numpy and PIL only: no scipy, and no
+torchvision (importing it costs seconds; ``preprocess`` and ``deprocess`` give
+what torchvision's Resize / ToTensor / Normalize / ToPILImage give).
 """
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision.transforms as T
 
 SQUEEZENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 SQUEEZENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -32,13 +33,21 @@ def preprocess(img, size=224):
     - A float Tensor of shape (1, 3, H, W): pixel values scaled to [0, 1],
       then shifted and divided by SQUEEZENET_MEAN / SQUEEZENET_STD.
     """
-    transform = T.Compose([
-        T.Resize(size),
-        T.ToTensor(),
-        T.Normalize(mean=SQUEEZENET_MEAN.tolist(), std=SQUEEZENET_STD.tolist()),
-        T.Lambda(lambda x: x[None]),
-    ])
-    return transform(img)
+    from PIL import Image
+    w, h = img.size
+    if isinstance(size, int):  # the shorter side becomes ``size``, the longer keeps the aspect ratio
+        short, long = (w, h) if w <= h else (h, w)
+        new_short, new_long = size, int(size * long / short)
+        new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
+    else:
+        new_h, new_w = size
+    if (new_w, new_h) != (w, h):
+        img = img.resize((new_w, new_h), Image.BILINEAR)
+    x = torch.from_numpy(np.array(img.convert("RGB"), dtype=np.uint8)).permute(2, 0, 1)
+    x = x.to(torch.get_default_dtype()).div(255)
+    mean = torch.from_numpy(SQUEEZENET_MEAN).view(3, 1, 1)
+    std = torch.from_numpy(SQUEEZENET_STD).view(3, 1, 1)
+    return ((x - mean) / std)[None]
 
 
 def deprocess(img, should_rescale=True):
@@ -64,7 +73,8 @@ def deprocess(img, should_rescale=True):
     if should_rescale:
         x = rescale(x)
     x = x.clamp(0.0, 1.0)
-    return T.ToPILImage()(x)
+    from PIL import Image
+    return Image.fromarray((x.permute(1, 2, 0).numpy() * 255).astype(np.uint8), "RGB")
 
 
 def rescale(x):
