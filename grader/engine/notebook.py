@@ -150,9 +150,13 @@ def _parse_blocks(src: str, errors: list | None = None) -> list[tuple[ast.AST, s
     return out
 
 
+def _first_line(node) -> int:
+    """The statement's first line in its cell, its decorators included."""
+    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+
+
 def _segment(node, src: str) -> str:
-    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-    return "\n".join(source_lines(src)[first - 1: node.end_lineno])
+    return "\n".join(source_lines(src)[_first_line(node) - 1: node.end_lineno])
 
 
 def _simple(node) -> bool:
@@ -346,6 +350,7 @@ def extract(cells: list[str], staged_as: str, template_src: str, shown: str = "t
     if staged_as == "network_visualization.py":
         provided.add("create_class_visualization")  # provided in the template; its step is handled below
     parts, taken, consts, kept, imports = [], [], [], set(), 0
+    spans: list[tuple[int, int, int]] = []  # (index in parts, cell, the part's first line in the cell)
     step_code = None
     defined = _defined_functions(cells)
     broken: dict[str, tuple[int, int, str]] = {}  # wanted function -> (cell, line, message) of a part that does not parse
@@ -370,6 +375,7 @@ def extract(cells: list[str], staged_as: str, template_src: str, shown: str = "t
                         step_code = _class_visualization_step(node, text) or step_code
                     continue
                 parts.append(f"# cell {i + 1}\n{_segment(node, text)}\n")
+                spans.append((len(parts) - 1, i + 1, _first_line(node)))
                 if node.name in wanted and node.name not in taken:
                     taken.append(node.name)
             else:
@@ -399,7 +405,13 @@ def extract(cells: list[str], staged_as: str, template_src: str, shown: str = "t
         parts.append(_syntax_stub(n, cell, line, msg, shown))
         syntax_stubs.append(n)
     names = [t.split(" ")[0] for t in taken] + syntax_stubs
-    return "\n".join(parts), {"functions": taken, "constants": consts, "kept_from_template": sorted(kept),
+    starts, line = [], 1  # each part's first line in the returned text
+    for part in parts:
+        starts.append(line)
+        line += part.count("\n") + 1
+    # [first line in the returned text, lines, cell, first line in the cell] of each definition taken whole
+    cell_map = [[starts[k] + 1, parts[k].count("\n") - 1, cell, first] for k, cell, first in spans]
+    return "\n".join(parts), {"cell_map": cell_map, "functions": taken, "constants": consts, "kept_from_template": sorted(kept),
                               "imports": imports, "step_from_inline": step_code is not None,
                               "names": names, "syntax_errors": {n: broken[n] for n in syntax_stubs}}
 
@@ -498,7 +510,10 @@ def _fill_one(sf, parsed: dict, root: Path, pkg_dir: Path, template: Path, need_
               f"# (template), then the imports, definitions and constants of the code cells of {rel}.\n"
               "# Nothing else from the notebook runs here (no training, plotting or downloads).\n")
     provided = header + template_src.rstrip("\n")
-    source = provided + "\n\n\n" + f"# {'-' * 60} from the notebook {rel}\n" + body
+    before_body = provided + "\n\n\n" + f"# {'-' * 60} from the notebook {rel}\n"
+    source = before_body + body
+    offset = before_body.count("\n")
+    sf.cell_map = [[first + offset, n, cell, cell_line] for first, n, cell, cell_line in info["cell_map"]]
     dest = pkg_dir / sf.staged_as
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(source)

@@ -35,6 +35,9 @@ MAX_SOURCE_BYTES = 5 * 1024**2     # one .py file (a graded one)
 SOURCE_SUFFIXES = (".py", ".ipynb", ".zip")
 IGNORED_DIRS = files.IGNORED_DIRS
 
+# a frame of a worker's traceback: File "<path>", line <n>, in <function>
+_FRAME = re.compile(r'File "([^"\n]+)", line (\d+), in [^\s]+')
+
 
 class StagingError(Exception):
     """The submission cannot be read at all (not a folder, corrupt zip...)."""
@@ -53,6 +56,8 @@ class StagedFile:
     written: int = -1                # how many of the file's functions it implements (stubs.Counter; -1: unknown)
     era_evidence: list[int] = field(default_factory=list)  # a TensorFlow notebook's (TF1, TF2) evidence in all
                                      # its code cells (tf_code.era_scores), taken or not: sess = get_session()
+    cell_map: list[list[int]] = field(default_factory=list)  # notebook origin: [first line here, lines, code
+                                     # cell, its first line in the cell] of each definition taken from the notebook
 
 
 @dataclass
@@ -69,6 +74,20 @@ class StageReport:
     def from_json(cls, text: str) -> "StageReport":
         d = json.loads(text)
         return cls(d["stage_dir"], {k: StagedFile(**v) for k, v in d["files"].items()}, d["messages"])
+
+    def in_notebooks(self, text: str) -> str:
+        """``text`` (a traceback of the worker) with each frame in a file assembled from a notebook followed by
+        where that line is in the notebook: the staged file's line numbers mean nothing to its author."""
+        def where(m):
+            path, line = m.group(1).replace("\\", "/"), int(m.group(2))
+            marker = f"{PACKAGE}/"
+            sf = self.files.get(path.rsplit(marker, 1)[1]) if marker in path else None
+            for first, n, cell, cell_line in (sf.cell_map if sf is not None and sf.origin == "notebook" else ()):
+                if first <= line < first + n:
+                    return (f"{m.group(0)}   [{sf.source}: code cell {cell}, line {cell_line + line - first} of "
+                            "the cell]")
+            return m.group(0)
+        return _FRAME.sub(where, text) if text else text
 
     def missing_message(self, staged_as: str) -> str | None:
         """Student-facing reason a staged file is absent, or None if it is present."""

@@ -66,7 +66,8 @@ class Student:
             self.sandbox.import_module(mod, timeout=self.timeout)
         except StudentException as exc:
             src = self.report.files[staged_as].source or staged_as
-            fail(f"{src} could not be imported: {exc.exc_type or 'error'}: {exc}\n{exc.traceback}".rstrip())
+            tb = self.report.in_notebooks(exc.traceback)
+            fail(f"{src} could not be imported: {exc.exc_type or 'error'}: {exc}\n{tb}".rstrip())
         except WorkerError as exc:
             fail(f"importing {self.report.files[staged_as].source or staged_as} failed: {exc}")
         return mod
@@ -106,7 +107,7 @@ class Student:
         try:
             return self.sandbox.call(module, name, *args, label=label, **opts)
         except WorkerError as exc:
-            raise CheckFailure(describe_worker_error(exc, label)) from None
+            raise CheckFailure(describe_worker_error(exc, label, self.report)) from None
 
     # ------------------------------------------------------------ per run
     def once(self, key, thunk):
@@ -122,8 +123,8 @@ class Student:
         return value
 
 
-def describe_worker_error(exc: WorkerError, where: str = "") -> str:
-    """Student-facing text for a failed call."""
+def describe_worker_error(exc: WorkerError, where: str = "", report: StageReport | None = None) -> str:
+    """Student-facing text for a failed call (frames in notebook code say where they are in the notebook)."""
     if isinstance(exc, StudentException):
         if exc.kind == "exit":
             head = f"{where or 'your code'} called sys.exit(); never exit from library code"
@@ -134,5 +135,6 @@ def describe_worker_error(exc: WorkerError, where: str = "") -> str:
             if exc.exc_type == "BdbQuit":  # pdb.set_trace() with no keyboard to answer it
                 head += (" (a debugger call, pdb.set_trace() or similar, is left in your code: the grader has no "
                          "keyboard to answer it; remove the call)")
-        return (head + ("\n" + exc.traceback if exc.traceback else "")).rstrip()
+        tb = report.in_notebooks(exc.traceback) if report is not None else exc.traceback
+        return (head + ("\n" + tb if tb else "")).rstrip()
     return str(exc)

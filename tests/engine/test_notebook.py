@@ -301,3 +301,44 @@ def test_submission_with_code_only_in_2019_notebooks_gets_full_marks(tmp_path):
     assert "gan_pytorch.py: taken from your notebook assignment3/GANs-PyTorch.ipynb" in out
     assert "network_visualization.py: taken from your notebook assignment3/NetworkVisualization-PyTorch.ipynb" in out
     assert "style_transfer.py: taken from your notebook assignment3/StyleTransfer-PyTorch.ipynb" in out
+
+
+# ------------------------------------------------------------------ where an error is
+def test_each_line_taken_from_a_notebook_maps_back_to_its_cell(tmp_path):
+    """The staged file's line numbers mean nothing to a notebook's author: each definition taken from a cell
+    records where it came from, and every one of its lines is that line of that code cell."""
+    sub, report = tmp_path / "sub", _report(tmp_path)
+    for name in NOTEBOOKS:
+        build_notebook(cells_of(name), sub / f"{name}.ipynb")
+    notebook.fill_from_notebooks(report, sub, sorted(sub.glob("*.ipynb")), tmp_path / "stage" / "deeplearning")
+    checked = 0
+    for staged_as in ("network_visualization.py", "style_transfer.py", "gan_pytorch.py"):
+        sf = report.files[staged_as]
+        assert sf.origin == "notebook" and sf.cell_map, (staged_as, sf)
+        staged = (tmp_path / "stage" / "deeplearning" / staged_as).read_text().split("\n")
+        cells = notebook.code_cells(sub / sf.source)
+        for first, n, cell, cell_line in sf.cell_map:
+            src = cells[cell - 1].split("\n")
+            for k in range(n):
+                assert staged[first - 1 + k] == src[cell_line - 1 + k], (staged_as, first + k, cell, cell_line + k)
+                checked += 1
+        # a frame of a traceback in that file names the cell and its line
+        first, n, cell, cell_line = sf.cell_map[-1]
+        tb = f'  File "{report.stage_dir}/deeplearning/{staged_as}", line {first + n - 1}, in f\n    x\n'
+        assert f"[{sf.source}: code cell {cell}, line {cell_line + n - 1} of the cell]" in report.in_notebooks(tb)
+        # the provided part (the template's lines) is not the notebook's
+        tb = f'  File "{report.stage_dir}/deeplearning/{staged_as}", line 3, in f\n'
+        assert report.in_notebooks(tb) == tb
+    assert checked > 100
+
+
+def test_a_notebook_error_says_which_cell_and_line(tmp_path):
+    """End to end: a function that raises in a notebook is reported with its code cell and line."""
+    cells = cells_of("StyleTransfer-PyTorch") + [
+        "def tv_loss(img, tv_weight):\n    dh = img[:, :, 1:, :] - img[:, :, :-1, :]\n"
+        "    raise RuntimeError('stopped here')\n"]
+    build_notebook(cells, tmp_path / "sub" / "StyleTransfer-PyTorch.ipynb")
+    g = grade(tmp_path / "sub", rubric="cs231n_a3", questions="Q4")
+    tv = next(t for n, t in g.tests.items() if n.startswith("Q4.4 "))
+    assert tv["score"] == 0 and "RuntimeError: stopped here" in tv["output"], tv["output"]
+    assert f"[StyleTransfer-PyTorch.ipynb: code cell {len(cells)}, line 3 of the cell]" in tv["output"], tv["output"]
