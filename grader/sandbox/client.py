@@ -643,6 +643,7 @@ class _Zygote:
         self.proc.kill()
         self.proc.wait()
         self.ctl.close()
+        self._log.close()
 
 
 def _zygote_child(cfg: dict, ctl_fd: int, log_fd: int) -> None:

@@ -104,6 +104,7 @@ class WarmGrader:
         finally:
             self.proc.kill()
             self.proc.wait()
+            self._log.close()
 
     def __enter__(self):
         return self
