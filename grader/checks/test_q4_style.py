@@ -193,10 +193,17 @@ def check_style_loss(student, case, weighting, standins=()):
                 p["num_layers"], label="style_loss(feats, style_layers, style_targets, style_weights)",
                 standins=standins)
     got = _loss_value("style_loss", v, student=student)
-    check_values("style loss", got, case.expected[f"loss_{weighting}"], STYLE_TOL, hidden=case.hidden,
-                 scalar=True, hint="sum over i of style_weights[i] * sum((gram_matrix(feats[style_layers[i]]) - "
-                                   "style_targets[i])^2); every layer of style_layers counts, each with its own "
-                                   "target and weight")
+    want = case.expected[f"loss_{weighting}"]
+    hint = ("sum over i of style_weights[i] * sum((gram_matrix(feats[style_layers[i]]) - style_targets[i])^2); "
+            "every layer of style_layers counts, each with its own target and weight")
+    if oracle_style is not None and np.isfinite(got) and norm_error(got, want) > STYLE_TOL:
+        weights = p["style_weights"][weighting]
+        grams = [oracle_style.gram(feats[str(l)]) for l in layers]
+        as_mean = sum(float(w) * np.mean((g - t) ** 2) for w, g, t in zip(weights, grams, targets))
+        if norm_error(got, as_mean) <= STYLE_TOL:  # torch.mean divides each layer's term by N*C*C
+            hint = ("each layer's term is the SUM of the squared differences of the Gram matrices' entries, not "
+                    "their mean; " + hint)
+    check_values("style loss", got, want, STYLE_TOL, hidden=case.hidden, scalar=True, hint=hint)
 
 
 # ---------------------------------------------------------------- total variation
@@ -216,9 +223,12 @@ def check_tv_loss(student, case):
             and norm_error(got, case.expected["loss"]) > TV_TOL:
         student.note(TV_2017_NOTE)
         return
-    check_values("TV loss", got, case.expected["loss"], TV_TOL, hidden=case.hidden, scalar=True,
-                 hint="tv_weight times the sum of squared differences of vertically AND horizontally "
-                      "adjacent pixels, over all channels")
+    hint = "tv_weight times the sum of squared differences of vertically AND horizontally adjacent pixels, over all channels"
+    img, w = np.asarray(case.inputs["img"], np.float64), float(np.asarray(case.inputs["tv_weight"]))
+    as_mean = w * (np.mean(np.diff(img, axis=2) ** 2) + np.mean(np.diff(img, axis=3) ** 2))
+    if np.isfinite(got) and norm_error(got, case.expected["loss"]) > TV_TOL and norm_error(got, as_mean) <= TV_TOL:
+        hint = "SUMS of the squared differences, not their means; " + hint
+    check_values("TV loss", got, case.expected["loss"], TV_TOL, hidden=case.hidden, scalar=True, hint=hint)
 
 
 # ---------------------------------------------------------------- style transfer run
