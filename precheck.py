@@ -94,8 +94,10 @@ def main(argv):
     files = engine.graded_files(args.rubric, args.questions.split(",") if args.questions else None)
     copy, kernel_notes, scratch = engine.with_kernel_cells(args.submission, kernel_cells, files)
     try:
-        args.submission = str(copy)
+        original, args.submission = args.submission, str(copy)
         code = run.main(args)
+        if args.results:
+            engine.relabel_kernel_cells(args.results, original)
         if notes + kernel_notes and args.results:
             engine.add_notes(args.results, notes + kernel_notes)
         return code

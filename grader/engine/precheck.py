@@ -227,6 +227,41 @@ def with_kernel_cells(submission, kernel_json, files: list[str] | None = None) -
     return copy, list(dict.fromkeys(notes)), scratch
 
 
+def relabel_kernel_cells(results_path, original) -> None:
+    """In a check's results.json, a traceback frame in a cell that the kernel added (after the saved
+    notebook's cells, see ``with_kernel_cells``) is named as the kernel's definition: its cell number exists
+    only in the merged copy, never in the student's notebook.  ``original``: the folder the student checked."""
+    import json
+    import re
+    from grader.engine import notebook
+    from grader.engine.results import write_results
+    path = Path(results_path)
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    saved: dict[str, int | None] = {}
+
+    def saved_cells(rel: str) -> int | None:
+        if rel not in saved:
+            nb = Path(original) / rel
+            saved[rel] = 0 if rel == KERNEL_NOTEBOOK else len(notebook.code_cells(nb)) if nb.is_file() else None
+        return saved[rel]
+
+    def relabel(m):
+        count = saved_cells(m.group(1))
+        if count is None or int(m.group(2)) <= count:
+            return m.group(0)
+        return f"[your notebook kernel's current definition (saved or not), line {m.group(3)} of it]"
+
+    frame = re.compile(r"\[([^\]\n]+?): code cell (\d+), line (\d+) of the cell\]")
+    results["output"] = frame.sub(relabel, results.get("output") or "")
+    for t in results.get("tests") or []:
+        if isinstance(t, dict) and isinstance(t.get("output"), str):
+            t["output"] = frame.sub(relabel, t["output"])
+    write_results(results, path)
+
+
 def add_notes(results_path, notes: list[str]) -> None:
     """Append notes to the output of a results.json the check wrote."""
     import json

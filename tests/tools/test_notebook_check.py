@@ -241,3 +241,26 @@ def test_kernel_cells_go_where_the_grader_reads_them(tmp_path):
     assert not any(copy.rglob("*.ipynb"))
     shutil.rmtree(scratch)
 
+
+
+def test_a_frame_in_a_kernel_cell_is_named_as_the_kernels_definition(tmp_path):
+    """The kernel's cells follow the saved ones in the checked copy, so their cell numbers exist only there:
+    the results name them as the kernel's definition; frames in saved cells keep their cell numbers."""
+    from grader.engine.precheck import KERNEL_NOTEBOOK, relabel_kernel_cells
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("notes")] + [nbformat.v4.new_code_cell(c) for c in ("x = 1", "y = 2")]
+    nbformat.write(nb, saved / "StyleTransfer-PyTorch.ipynb")
+    frames = ["[StyleTransfer-PyTorch.ipynb: code cell 2, line 1 of the cell]",
+              "[StyleTransfer-PyTorch.ipynb: code cell 3, line 4 of the cell]",
+              f"[{KERNEL_NOTEBOOK}: code cell 1, line 2 of the cell]",
+              "[elsewhere/Missing.ipynb: code cell 9, line 1 of the cell]"]
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"score": 0, "output": frames[1], "tests": [
+        {"name": "Q4.4", "score": 0, "max_score": 1, "output": "\n".join(frames)}]}))
+    relabel_kernel_cells(results, saved)
+    got = json.loads(results.read_text())
+    kernel = "[your notebook kernel's current definition (saved or not), line {} of it]"
+    assert got["output"] == kernel.format(4)
+    assert got["tests"][0]["output"].split("\n") == [frames[0], kernel.format(4), kernel.format(2), frames[3]]
