@@ -71,6 +71,12 @@ def test_name(student, function: str) -> str:
     return function
 
 
+class Inseparable(CheckFailure):
+    """A function could not be judged apart from a wrong building block: the block stands in, yet what the
+    function reads still came from the student's block (an LSTM step's cache, built by the student's wrong
+    forward pass, on every input tried).  Not "the fault is here": the feedback says to fix the block first."""
+
+
 def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool = True,
            closure: Callable | None = None, only_blocks: bool = False):
     """``run(standins)`` with ``standins`` = () (the student's own functions), then, if it fails, with the
@@ -98,6 +104,12 @@ def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool 
                                f"{', '.join(f'{f} (see {test_name(student, f)})' for f in bad)})") from None
         try:
             result = run(tuple(closure(bad)) if closure else bad)
+        except Inseparable as again:
+            names = ", ".join(bad)
+            raise CheckFailure(f"{again} (judged with what your {names} computed, which is wrong, see "
+                               f"{', '.join(test_name(student, f) for f in bad)}: on no input tried does it compute "
+                               f"the course's values, so this test could not be judged apart from it; fix {names} "
+                               "first)") from None
         except CheckFailure as again:
             names = ", ".join(bad)
             raise CheckFailure(f"{again} (this also fails with a correct {names}, so the fault is here; "

@@ -301,22 +301,43 @@ def _tie_gates(Wx, Wh, b, blocks=((1, 0), (2, 0))):
     return out
 
 
+# sigmoid(a) == tanh(a) == 1/sqrt(2) at a = asinh(1): with every pre-activation there, a forward pass that
+# puts sigmoid where tanh belongs (or the reverse), or reads its gates in another order, computes the
+# course's values, while the two derivatives still differ (sigmoid' = 0.21, tanh' = 0.5)
+SIGMOID_IS_TANH = float(np.arcsinh(1.0))
+
+
+def _at_crossing(args: dict) -> dict:
+    """``args`` with every example equal to the first (x, prev_h) and the bias chosen so that every
+    pre-activation is SIGMOID_IS_TANH; the weights (so every gradient) stay informative."""
+    x, h = np.asarray(args["x"], np.float64), np.asarray(args["prev_h"], np.float64)
+    x, h = np.repeat(x[:1], len(x), axis=0), np.repeat(h[:1], len(h), axis=0)
+    b = SIGMOID_IS_TANH - (x[0] @ np.asarray(args["Wx"], np.float64) + h[0] @ np.asarray(args["Wh"], np.float64))
+    return dict(args, x=x, prev_h=h, b=b)
+
+
 def _variants(fn: str, args: dict) -> list[tuple[str, dict]]:
     zero = np.zeros_like
+    crossing = "every pre-activation at asinh(1), where sigmoid and tanh agree"
     if fn == "rnn_step_forward":
         return [("b = 0", dict(args, b=zero(args["b"]))), ("prev_h = 0", dict(args, prev_h=zero(args["prev_h"]))),
-                ("b = 0 and prev_h = 0", dict(args, b=zero(args["b"]), prev_h=zero(args["prev_h"])))]
+                ("b = 0 and prev_h = 0", dict(args, b=zero(args["b"]), prev_h=zero(args["prev_h"]))),
+                (crossing, _at_crossing(args))]
     if fn == "lstm_step_forward":
         Wx, Wh, b = _tie_gates(args["Wx"], args["Wh"], args["b"])
         tied = dict(args, Wx=Wx, Wh=Wh, b=b)
         # PyTorch's gate order (i, f, g, o) reads the course's o block as g and its g block as o: with those two
         # blocks equal it computes the course's values
         og = dict(zip(("Wx", "Wh", "b"), _tie_gates(args["Wx"], args["Wh"], args["b"], blocks=((3, 2),))))
+        same_state = np.array(args["prev_h"], dtype=np.float64, copy=True)  # prev_h read where prev_c belongs
         return [("the i, f, o gates tied", tied), ("the o and g gates tied", dict(args, **og)),
                 ("b = 0", dict(args, b=zero(args["b"]))),
                 ("the gates tied and b = 0", dict(tied, b=zero(b))),
                 ("prev_c = 0", dict(args, prev_c=zero(args["prev_c"]))),
-                ("the gates tied and prev_c = 0", dict(tied, prev_c=zero(args["prev_c"])))]
+                ("the gates tied and prev_c = 0", dict(tied, prev_c=zero(args["prev_c"]))),
+                ("prev_c = prev_h", dict(args, prev_c=same_state)),
+                ("the gates tied and prev_c = prev_h", dict(tied, prev_c=same_state)),
+                (crossing, _at_crossing(args))]
     return []
 
 
@@ -378,7 +399,7 @@ def _against_correct_forward(student, fn: str, case, grad: str, gradcheck: bool)
     fwd = FORWARD[spec.forward]
     base = {a: case.inputs[a] for a in fwd.args}
     douts = {k: case.inputs[d] for d, k in zip(spec.douts, spec.dout_of)}
-    tried = []
+    tried, agreed = [], False
     for what, args in [("", base)] + _variants(spec.forward, base):
         arglist = [args[a] for a in fwd.args]
         if what:
@@ -386,6 +407,7 @@ def _against_correct_forward(student, fn: str, case, grad: str, gradcheck: bool)
                                  lambda: _forward_agrees(student, spec.forward, arglist))
             if not agree:
                 continue
+            agreed = True
         try:
             got = as_array(grad, _student_grads(student, fn, case, args=arglist, variant=what)[grad])
             ref = oracle_forward(spec.forward, [np.asarray(v, np.float64) if np.asarray(v).dtype.kind == "f" else v
@@ -405,6 +427,9 @@ def _against_correct_forward(student, fn: str, case, grad: str, gradcheck: bool)
             return
         except CheckFailure as exc:
             tried.append(exc)
+    if not agreed:  # only the case's own inputs, where the student's forward pass is wrong: its cache may be too
+        from grader.checklib import blocks
+        raise blocks.Inseparable(str(tried[0]))
     raise tried[0]
 
 

@@ -56,3 +56,25 @@ def test_variant(variant, tmp_path):
     allowed = set(expect["lose"]) | set(expect.get("may_lose", []))
     elsewhere = sorted(set(lost) - allowed)
     assert not elsewhere, f"one bug, several deductions: also lost {elsewhere}"
+
+
+def test_a_backward_pass_that_cannot_be_judged_apart_says_so(tmp_path):
+    """An LSTM step whose forward pass caches a wrong cell state on every input the grader tries (no tied gates,
+    zero bias or state, nor the point where sigmoid and tanh agree makes it right): its backward pass can only
+    be judged on that cache.  The feedback must not say "the fault is here" of a backward pass that is the
+    course's own; it says to fix the forward pass first."""
+    import shutil
+    from conftest import REFERENCE
+    sub = tmp_path / "sub"
+    shutil.copytree(REFERENCE, sub, ignore=shutil.ignore_patterns("__pycache__"))
+    path = sub / "deeplearning" / "rnn_layers.py"
+    src = path.read_text()
+    find = "    next_c = f * prev_c + i * g\n    tanh_c = np.tanh(next_c)\n"
+    assert src.count(find) == 1
+    path.write_text(src.replace(find, "    next_c = f * prev_c + i * g + 0.25\n    tanh_c = np.tanh(next_c)\n"))
+    rubric = tmp_path / "lstm_step.yaml"
+    rubric.write_text(yaml.safe_dump(rubric_subset(["Q2"], keep=lambda t: t["name"].startswith("lstm_step"))))
+    g = grade(sub, rubric=str(rubric))
+    backward = g.lost()["Q2.2 lstm_step_backward"]
+    assert "could not be judged apart from it; fix lstm_step_forward first" in backward, backward[:1500]
+    assert "so the fault is here" not in backward, backward[:1500]
