@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 from grader.course import years
-from grader.engine import files, rewrite, stubs
+from grader.engine import files, grammar, rewrite, stubs
 from grader.paths import FIXTURES, PACKAGE, TEMPLATE
 from grader.questions import FILES, QUESTIONS, questions_of_file
 
@@ -209,8 +209,11 @@ def find_student_files(root: Path, template: Path = TEMPLATE
         if renamed:
             messages.append(f"{staged_as}: graded {rel} as {names[0]}, the course's name for it: rename the file "
                             f"{names[0]} when you hand it in")
+        newer = grammar.newer_syntax(text) if text is not None else None
         if text is None:
             sf.origin, sf.note = "unreadable", how
+        elif newer is not None:  # Gradescope's Python cannot import it: graded so on every machine
+            sf.origin, sf.note = "unreadable", grammar.describe(newer)
         else:
             texts[staged_as] = text
             if how:

@@ -205,3 +205,40 @@ def test_a_notebook_too_large_to_read_says_to_clear_its_outputs(tmp_path, staged
     said = [m for m in r.messages if "StyleTransfer-PyTorch.ipynb" in m]
     assert said and "clear them" in said[0] and "larger than" in said[0], r.messages
 
+
+
+NEWER_SYNTAX = [  # (a line only a newer Python reads, what staging calls it)
+    ('    print(f"{next_h["shape"]}") if False else None\n', "an f-string that uses its own quote character"),
+    ("    type Pair = tuple\n", "a type statement (Python 3.12+)"),
+]
+
+
+@pytest.mark.parametrize("line, what", NEWER_SYNTAX, ids=["pep701-fstring", "type-statement"])
+def test_a_line_gradescopes_python_cannot_read_makes_the_file_unreadable_everywhere(tmp_path, staged, line, what):
+    """Gradescope grades with Python 3.10: a file with a line only 3.11+ reads would import on a newer grader
+    (or the student's pre-check) and fail there.  Staging grades it as Gradescope would, on every machine,
+    and says which line and why."""
+    sub = _copy(REFERENCE, tmp_path / "sub")
+    path = sub / "deeplearning" / "rnn_layers.py"
+    src = path.read_text()
+    anchor = "    next_h = np.tanh(x.dot(Wx) + prev_h.dot(Wh) + b)\n"
+    assert src.count(anchor) == 1
+    path.write_text(src.replace(anchor, anchor + line))
+    line_no = src[:src.index(anchor)].count("\n") + 2
+    r = staged(sub)
+    f = r.files["rnn_layers.py"]
+    assert f.origin == "unreadable" and f"line {line_no} uses {what}" in f.note, f.note
+    assert "Gradescope's Python 3.10 cannot read" in r.missing_message("rnn_layers.py")
+
+
+@pytest.mark.parametrize("src, found", [
+    ('d = {"k": 1}\nx = f"{d["k"]}"\n', 2), ("d = {'k': 1}\nx = f'{d['k']}'\n", 2), ('x = 1\ny = f"{f"{x}"}"\n', 2),
+    ("try:\n    pass\nexcept* ValueError:\n    pass\n", 3), ("def g[T](x: T) -> T:\n    return x\n", 1),
+    ('d = {"k": 1}\nx = f"{d[\'k\']}" + f"""{d["k"]}"""\n', None), ("match 1:\n    case 1:\n        pass\n", None),
+    ("def f(:\n    pass\n", None), ('x = f"{"\n', None)])
+def test_newer_syntax_is_found_by_any_python(src, found):
+    """The same lines on Python 3.10-3.13 (measured with each; this runs on the test interpreter): newer syntax is
+    found, 3.10's own syntax (match, the other quote, triple quotes) and plain syntax errors are not."""
+    from grader.engine.grammar import newer_syntax
+    got = newer_syntax(src)
+    assert (got[0] if got else None) == found, got
