@@ -67,7 +67,7 @@ from pathlib import Path
 
 from grader.course import jitter_loop
 from grader.course.tf_code import era_scores
-from grader.engine import stubs
+from grader.engine import grammar, stubs
 from grader.engine.rewrite import dotted, source_lines
 from grader.paths import END_MARKER, PACKAGE, START_MARKER, TEMPLATE
 from grader.questions import FILES
@@ -126,7 +126,8 @@ def _parse_blocks(src: str, errors: list | None = None) -> list[tuple[ast.AST, s
     not parse."""
     try:
         tree = ast.parse(src)
-        return [(node, src) for node in tree.body]
+        if grammar.newer_syntax(src) is None:  # a part only a newer Python reads is broken on Gradescope
+            return [(node, src) for node in tree.body]
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         pass
     lines = source_lines(src)
@@ -137,12 +138,18 @@ def _parse_blocks(src: str, errors: list | None = None) -> list[tuple[ast.AST, s
     out = []
     for a, b in zip(starts, starts[1:] + [len(lines)]):
         chunk = "\n" * a + "\n".join(lines[a:b])  # keep line numbers
+        newer = grammar.newer_syntax(chunk)
         try:
             tree = ast.parse(chunk)
+            if newer is not None:
+                raise SyntaxError(newer[1])
         except SyntaxError as exc:
             if errors is not None:
                 names = re.findall(r"^(?:async\s+)?(?:def|class)\s+(\w+)", "\n".join(lines[a:b]), re.M)
-                errors.append((exc.lineno or a + 1, exc.msg or "invalid syntax", names))
+                where, msg = newer if newer is not None else (exc.lineno or a + 1, exc.msg or "invalid syntax")
+                if newer is not None:
+                    msg += f", which Gradescope's Python {'.'.join(map(str, grammar.GRADING_PYTHON))} cannot read"
+                errors.append((where, msg, names))
             continue
         except (ValueError, RecursionError, MemoryError):
             continue

@@ -342,3 +342,18 @@ def test_a_notebook_error_says_which_cell_and_line(tmp_path):
     tv = next(t for n, t in g.tests.items() if n.startswith("Q4.4 "))
     assert tv["score"] == 0 and "RuntimeError: stopped here" in tv["output"], tv["output"]
     assert f"[StyleTransfer-PyTorch.ipynb: code cell {len(cells)}, line 3 of the cell]" in tv["output"], tv["output"]
+
+
+def test_a_notebook_part_only_a_newer_python_reads_is_a_syntax_error_everywhere(tmp_path):
+    """As for .py files (grader/engine/grammar.py): a definition in a cell that only Python 3.12 reads is what
+    Gradescope's Python 3.10 cannot read, on every machine; the rest of the notebook is still taken."""
+    cells = ["import torch\n",
+             "def tv_loss(img, tv_weight):\n    d = {\"w\": tv_weight}\n    print(f\"{d[\"w\"]}\")\n    return img.sum()\n",
+             "def content_loss(content_weight, content_current, content_original):\n"
+             "    return content_weight * ((content_current - content_original) ** 2).sum()\n"]
+    tpl = (TEMPLATE / "deeplearning" / "style_transfer.py").read_text()
+    body, info = notebook.extract(cells, "style_transfer.py", tpl, shown="StyleTransfer-PyTorch.ipynb")
+    assert "content_loss" in info["functions"] and "tv_loss" not in info["functions"]
+    assert info["syntax_errors"]["tv_loss"] == (
+        2, 3, "an f-string that uses its own quote character inside {...} (Python 3.12+), which Gradescope's "
+              "Python 3.10 cannot read"), info["syntax_errors"]
