@@ -393,6 +393,25 @@ def test_preprocess_deprocess_round_trip():
     assert torch.allclose(r, torch.tensor([0.0, 1.0, 0.5]))
 
 
+
+@pytest.mark.parametrize("shape, size", [((300, 400), 224), ((400, 300), 64), ((50, 77), (30, 40)), ((224, 224), 224),
+                                         ((513, 200), 192)])
+def test_preprocess_deprocess_are_torchvisions(shape, size):
+    """image_utils does what the notebooks' torchvision transforms do (Resize, ToTensor, Normalize; ToPILImage)
+    without importing torchvision in the worker (seconds of CPU, torch._dynamo included): the same values."""
+    import torchvision.transforms as T
+    from PIL import Image
+    mean, std = image_utils.SQUEEZENET_MEAN.tolist(), image_utils.SQUEEZENET_STD.tolist()
+    img = Image.fromarray(np.random.RandomState(sum(shape)).randint(0, 256, shape + (3,)).astype(np.uint8))
+    theirs = T.Compose([T.Resize(size), T.ToTensor(), T.Normalize(mean=mean, std=std), T.Lambda(lambda x: x[None])])
+    assert torch.equal(image_utils.preprocess(img, size), theirs(img))
+    x = torch.randn(1, 3, 9, 13)
+    for rescale in (True, False):
+        plain = x[0] * torch.tensor(std).view(3, 1, 1) + torch.tensor(mean).view(3, 1, 1)
+        plain = image_utils.rescale(plain) if rescale else plain
+        want = np.asarray(T.ToPILImage()(plain.clamp(0, 1)))
+        assert np.array_equal(np.asarray(image_utils.deprocess(x, should_rescale=rescale)), want)
+
 # --------------------------------------------------------------------------
 # Q5: noise, optimizer, losses
 # --------------------------------------------------------------------------
