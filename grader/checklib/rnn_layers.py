@@ -307,13 +307,34 @@ def _tie_gates(Wx, Wh, b, blocks=((1, 0), (2, 0))):
 SIGMOID_IS_TANH = float(np.arcsinh(1.0))
 
 
-def _at_crossing(args: dict) -> dict:
-    """``args`` with every example equal to the first (x, prev_h) and the bias chosen so that every
-    pre-activation is SIGMOID_IS_TANH; the weights (so every gradient) stay informative."""
+def _at_crossing(args: dict, value: float = SIGMOID_IS_TANH) -> dict:
+    """``args`` with every example equal to the first (x, prev_h, and prev_c for the LSTM) and the bias chosen
+    so that every pre-activation is ``value``; the weights (so every gradient) stay informative."""
     x, h = np.asarray(args["x"], np.float64), np.asarray(args["prev_h"], np.float64)
     x, h = np.repeat(x[:1], len(x), axis=0), np.repeat(h[:1], len(h), axis=0)
-    b = SIGMOID_IS_TANH - (x[0] @ np.asarray(args["Wx"], np.float64) + h[0] @ np.asarray(args["Wh"], np.float64))
-    return dict(args, x=x, prev_h=h, b=b)
+    b = value - (x[0] @ np.asarray(args["Wx"], np.float64) + h[0] @ np.asarray(args["Wh"], np.float64))
+    out = dict(args, x=x, prev_h=h, b=b)
+    if "prev_c" in args:
+        c = np.asarray(args["prev_c"], np.float64)
+        out["prev_c"] = np.repeat(c[:1], len(c), axis=0)
+    return out
+
+
+def _cell_at_zero(args: dict) -> dict:
+    """LSTM ``args`` (examples made equal to the first) where next_c = f * prev_c + i * g is 0, so that
+    tanh(next_c) = next_c: g's bias is chosen per unit as atanh(-f * prev_c / i), prev_c scaled so that
+    |g| <= 0.5.  The i, f and g gates' gradients stay informative (o's is zero: tanh(next_c) = 0)."""
+    out = _at_crossing(args, 0.0)
+    x, h, c = out["x"][0], out["prev_h"][0], out["prev_c"][0]
+    Wx, Wh, b = (np.asarray(args[k], np.float64) for k in ("Wx", "Wh", "b"))
+    H = Wh.shape[0]
+    a = x @ Wx + h @ Wh + b
+    i, f = 1.0 / (1.0 + np.exp(-a[:H])), 1.0 / (1.0 + np.exp(-a[H:2 * H]))
+    ratio = f * c / i
+    c = c * min(1.0, 0.5 / max(float(np.max(np.abs(ratio))), 1e-12))
+    b = b.copy()
+    b[3 * H:] = np.arctanh(-f * c / i) - (x @ Wx[:, 3 * H:] + h @ Wh[:, 3 * H:])
+    return dict(out, b=b, prev_c=np.repeat(c[None], len(out["prev_c"]), axis=0))
 
 
 def _variants(fn: str, args: dict) -> list[tuple[str, dict]]:
@@ -322,7 +343,8 @@ def _variants(fn: str, args: dict) -> list[tuple[str, dict]]:
     if fn == "rnn_step_forward":
         return [("b = 0", dict(args, b=zero(args["b"]))), ("prev_h = 0", dict(args, prev_h=zero(args["prev_h"]))),
                 ("b = 0 and prev_h = 0", dict(args, b=zero(args["b"]), prev_h=zero(args["prev_h"]))),
-                (crossing, _at_crossing(args))]
+                (crossing, _at_crossing(args)),
+                ("every pre-activation 0, where tanh, ReLU and the identity agree", _at_crossing(args, 0.0))]
     if fn == "lstm_step_forward":
         Wx, Wh, b = _tie_gates(args["Wx"], args["Wh"], args["b"])
         tied = dict(args, Wx=Wx, Wh=Wh, b=b)
@@ -337,7 +359,8 @@ def _variants(fn: str, args: dict) -> list[tuple[str, dict]]:
                 ("the gates tied and prev_c = 0", dict(tied, prev_c=zero(args["prev_c"]))),
                 ("prev_c = prev_h", dict(args, prev_c=same_state)),
                 ("the gates tied and prev_c = prev_h", dict(tied, prev_c=same_state)),
-                (crossing, _at_crossing(args))]
+                (crossing, _at_crossing(args)),
+                ("next_c = 0, where tanh(next_c) = next_c", _cell_at_zero(args))]
     return []
 
 

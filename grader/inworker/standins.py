@@ -25,28 +25,90 @@ from grader.sandbox.protocol import Handle
 
 @contextlib.contextmanager
 def installed(module: str, standins: dict):
-    """Replace, in every staged module that refers to it (``from x import *`` copies the name), each
-    function ``name`` of ``module`` by ``standins[name]``; restore them afterwards."""
+    """Replace each function ``name`` of ``module`` by ``standins[name]`` wherever the staged package holds
+    it: under its own name (``from x import *`` copies it), under another (``import rnn_backward as bwd``),
+    as a class attribute or static method, and in a dict, list or tuple of a module or class
+    (``_CELLS = {'rnn': (rnn_forward, rnn_backward)}``); restore everything afterwards."""
     mod = importlib.import_module(module)
-    saved = []
+    undo: list = []
     for name, fn in standins.items():
-        original = getattr(mod, name, None)
+        original = mod.__dict__.get(name)
+        undo.append(_setter(mod.__dict__, name, mod.__dict__.get(name, _MISSING)))
+        mod.__dict__[name] = fn
+        if original is None:
+            continue
         for other in [m for n, m in list(sys.modules.items())
                       if m is not None and (n == "deeplearning" or n.startswith("deeplearning."))]:
             d = getattr(other, "__dict__", None)
-            if d is None:
-                continue
-            if other is mod or (original is not None and d.get(name) is original):
-                saved.append((d, name, d.get(name, _MISSING)))
-                d[name] = fn
+            if isinstance(d, dict):
+                _rebind(d, original, fn, undo, 0)
     try:
         yield
     finally:
-        for d, name, old in reversed(saved):
-            if old is _MISSING:
-                d.pop(name, None)
-            else:
-                d[name] = old
+        for restore in reversed(undo):
+            restore()
+
+
+def _setter(container, key, old):
+    """What puts ``old`` back at ``container[key]`` (a mapping) or removes the key when it was missing."""
+    def restore():
+        if old is _MISSING:
+            container.pop(key, None)
+        else:
+            container[key] = old
+    return restore
+
+
+def _replaced(value, original, fn, depth):
+    """``value`` with ``original`` replaced by ``fn`` (tuples rebuilt), or _MISSING when it holds none."""
+    if value is original:
+        return fn
+    if isinstance(value, staticmethod) and value.__func__ is original:
+        return staticmethod(fn)
+    if isinstance(value, tuple) and depth < 3 and len(value) <= 64:
+        items = [_replaced(v, original, fn, depth + 1) for v in value]
+        if any(i is not _MISSING for i in items):
+            new = [v if i is _MISSING else i for v, i in zip(value, items)]
+            return type(value)(*new) if hasattr(value, "_fields") else tuple(new)
+    return _MISSING
+
+
+def _rebind(d: dict, original, fn, undo: list, depth: int) -> None:
+    """Replace ``original`` by ``fn`` in the namespace or dict ``d``, in its lists and dicts, and in the
+    classes it defines (bounded: 3 levels, 256 entries a level)."""
+    for key, value in list(d.items())[:256]:
+        new = _replaced(value, original, fn, depth)
+        if new is not _MISSING:
+            undo.append(_setter(d, key, value))
+            d[key] = new
+        elif depth < 3 and isinstance(value, dict):
+            _rebind(value, original, fn, undo, depth + 1)
+        elif depth < 3 and isinstance(value, list):
+            for i, v in enumerate(value[:256]):
+                new = _replaced(v, original, fn, depth + 1)
+                if new is not _MISSING:
+                    undo.append(_item_setter(value, i, v))
+                    value[i] = new
+        elif depth < 2 and isinstance(value, type) and str(getattr(value, "__module__", "")).startswith("deeplearning"):
+            for attr, v in list(vars(value).items())[:256]:
+                new = _replaced(v, original, fn, depth + 1)
+                if new is not _MISSING:
+                    undo.append(_attr_setter(value, attr, v))
+                    setattr(value, attr, new)
+                elif isinstance(v, dict):
+                    _rebind(v, original, fn, undo, depth + 2)
+
+
+def _item_setter(lst, i, old):
+    def restore():
+        lst[i] = old
+    return restore
+
+
+def _attr_setter(cls, attr, old):
+    def restore():
+        setattr(cls, attr, old)
+    return restore
 
 
 _MISSING = object()

@@ -78,3 +78,35 @@ def test_a_backward_pass_that_cannot_be_judged_apart_says_so(tmp_path):
     backward = g.lost()["Q2.2 lstm_step_backward"]
     assert "could not be judged apart from it; fix lstm_step_forward first" in backward, backward[:1500]
     assert "so the fault is here" not in backward, backward[:1500]
+
+
+def test_a_wrong_layer_bound_under_another_name_still_stands_in(tmp_path):
+    """The model's loss reaches rnn_backward through an alias (``import rnn_backward as rnn_bwd``) kept in a class
+    attribute dict: the grader's stand-in must replace it there too, so the layer's bug costs its own test only
+    (found by probing: it also cost CaptioningRNN.loss 3 points, with "the fault is here")."""
+    import shutil
+    from conftest import REFERENCE
+    from grader.tools import mutants
+    sub = tmp_path / "sub"
+    shutil.copytree(REFERENCE, sub, ignore=shutil.ignore_patterns("__pycache__"))
+    bug = next(m for m in mutants.load() if m.name == "rnn_backward_unaccumulated_dWh")
+    layers = sub / "deeplearning" / "rnn_layers.py"
+    assert layers.read_text().count(bug.find) == 1
+    layers.write_text(layers.read_text().replace(bug.find, bug.replace))
+    model = sub / "deeplearning" / "classifiers" / "rnn.py"
+    src = model.read_text()
+    edits = [("from deeplearning.rnn_layers import *\n",
+              "from deeplearning.rnn_layers import *\nfrom deeplearning.rnn_layers import rnn_backward as rnn_bwd\n"),
+             ("class CaptioningRNN(object):\n", "class CaptioningRNN(object):\n    _BACKWARD = {'rnn': rnn_bwd}\n"),
+             ("= rnn_backward(dhidden, seq_cache)", "= self._BACKWARD['rnn'](dhidden, seq_cache)")]
+    for old, new in edits:
+        assert src.count(old) == 1, old
+        src = src.replace(old, new)
+    model.write_text(src)
+    rubric = tmp_path / "rnn_loss.yaml"
+    rubric.write_text(yaml.safe_dump(rubric_subset(
+        ["Q1"], keep=lambda t: t["name"] in ("rnn_backward", "CaptioningRNN.loss (rnn)"))))
+    g = grade(sub, rubric=str(rubric))
+    assert sorted(g.lost()) == ["Q1.4 rnn_backward", "Q1.4h rnn_backward (hidden cases)"], g.lost()
+    loss = g.tests["Q1.7 CaptioningRNN.loss (rnn)"]["output"]
+    assert "passes with a correct rnn_backward" in loss, loss[:1500]
