@@ -32,7 +32,8 @@ def score_tests(rub, outcomes: dict) -> tuple[list[dict], list[str]]:
             by_entry.setdefault(rec["entry"], []).append((nodeid, rec))
     tests, internal = [], []
     for e in rub.entries():
-        recs = sorted(by_entry.get(e.name, []), key=lambda r: r[0])
+        # in the rubric's order of checks (a loss's value before its gradients: the first failure is the cause)
+        recs = sorted(by_entry.get(e.name, []), key=lambda r: (_check_rank(e.checks, r[0]), r[0]))
         lines, outputs = [], []
         if not recs:
             internal.append(f"{e.name}: no checks ran for this test")
@@ -72,6 +73,13 @@ def score_tests(rub, outcomes: dict) -> tuple[list[dict], list[str]]:
             "extra_data": {"seconds": round(seconds, 3), "checks": len(recs), "passed": passed},
         })
     return tests, internal
+
+
+def _check_rank(checks: list[str], nodeid: str) -> int:
+    """Where the check a node id runs (``...::test_<check>[case]``) stands in the rubric test's list."""
+    name = nodeid.split("::")[-1].split("[")[0]
+    name = name[5:] if name.startswith("test_") else name
+    return checks.index(name) if name in checks else len(checks)
 
 
 def props_all(rec: dict, key: str) -> list[str]:
