@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import hashlib
 import importlib
 import sys
@@ -31,17 +32,20 @@ def installed(module: str, standins: dict):
     (``_CELLS = {'rnn': (rnn_forward, rnn_backward)}``); restore everything afterwards."""
     mod = importlib.import_module(module)
     undo: list = []
+    modules = [m for n, m in list(sys.modules.items())
+               if m is not None and (n == "deeplearning" or n.startswith("deeplearning."))]
     for name, fn in standins.items():
         original = mod.__dict__.get(name)
         undo.append(_setter(mod.__dict__, name, mod.__dict__.get(name, _MISSING)))
         mod.__dict__[name] = fn
         if original is None:
             continue
-        for other in [m for n, m in list(sys.modules.items())
-                      if m is not None and (n == "deeplearning" or n.startswith("deeplearning."))]:
-            d = getattr(other, "__dict__", None)
-            if isinstance(d, dict):
-                _rebind(d, original, fn, undo, 0)
+        for get, put in _places(original, modules):
+            value = get()
+            new = _replaced(value, original, fn, 0)
+            if new is not _MISSING:  # (a place found earlier may hold something else by now)
+                undo.append(functools.partial(put, value))
+                put(new)
     try:
         yield
     finally:
@@ -73,42 +77,49 @@ def _replaced(value, original, fn, depth):
     return _MISSING
 
 
-def _rebind(d: dict, original, fn, undo: list, depth: int) -> None:
-    """Replace ``original`` by ``fn`` in the namespace or dict ``d``, in its lists and dicts, and in the
-    classes it defines (bounded: 3 levels, 256 entries a level)."""
-    for key, value in list(d.items())[:256]:
-        new = _replaced(value, original, fn, depth)
-        if new is not _MISSING:
-            undo.append(_setter(d, key, value))
-            d[key] = new
+# Where the package holds a function, found once per function and package state: a stand-in sequence forward
+# pass installs its step function on every call (thousands of times in a training run), and scanning every
+# module each time cost 6-9 CPU-s of a grade.
+_PLACES: dict = {}
+
+
+def _places(original, modules) -> list:
+    """(get, put) pairs for every place of ``modules`` (their namespaces, the dicts, lists and classes in them,
+    3 levels and 256 entries a level at most; never a module's ``__builtins__``) holding ``original``."""
+    key = (id(original), tuple((m.__name__, id(m), len(m.__dict__)) for m in modules))
+    if _PLACES.get(id(original), (None,))[0] == key:
+        return _PLACES[id(original)][1]
+    found: list = []
+    for m in modules:
+        d = getattr(m, "__dict__", None)
+        if isinstance(d, dict):
+            _scan(d, original, found, 0)
+    if len(_PLACES) > 64:
+        _PLACES.clear()
+    _PLACES[id(original)] = (key, found)
+    return found
+
+
+def _scan(d: dict, original, found: list, depth: int) -> None:
+    for k, value in list(d.items())[:256]:
+        if isinstance(k, str) and k.startswith("__"):
+            continue
+        if _replaced(value, original, original, depth) is not _MISSING:
+            found.append((functools.partial(d.get, k), functools.partial(d.__setitem__, k)))
         elif depth < 3 and isinstance(value, dict):
-            _rebind(value, original, fn, undo, depth + 1)
+            _scan(value, original, found, depth + 1)
         elif depth < 3 and isinstance(value, list):
             for i, v in enumerate(value[:256]):
-                new = _replaced(v, original, fn, depth + 1)
-                if new is not _MISSING:
-                    undo.append(_item_setter(value, i, v))
-                    value[i] = new
+                if _replaced(v, original, original, depth + 1) is not _MISSING:
+                    found.append((functools.partial(value.__getitem__, i), functools.partial(value.__setitem__, i)))
         elif depth < 2 and isinstance(value, type) and str(getattr(value, "__module__", "")).startswith("deeplearning"):
             for attr, v in list(vars(value).items())[:256]:
-                new = _replaced(v, original, fn, depth + 1)
-                if new is not _MISSING:
-                    undo.append(_attr_setter(value, attr, v))
-                    setattr(value, attr, new)
+                if attr.startswith("__"):
+                    continue
+                if _replaced(v, original, original, depth + 1) is not _MISSING:
+                    found.append((functools.partial(vars(value).get, attr), functools.partial(setattr, value, attr)))
                 elif isinstance(v, dict):
-                    _rebind(v, original, fn, undo, depth + 2)
-
-
-def _item_setter(lst, i, old):
-    def restore():
-        lst[i] = old
-    return restore
-
-
-def _attr_setter(cls, attr, old):
-    def restore():
-        setattr(cls, attr, old)
-    return restore
+                    _scan(v, original, found, depth + 2)
 
 
 _MISSING = object()
