@@ -29,7 +29,7 @@ import pytest
 
 from grader.paths import FIXTURES, REFERENCE, ROOT, TEMPLATE
 
-__all__ = ["ROOT", "REFERENCE", "TEMPLATE", "FIXTURES", "PYTHON", "Graded", "grade", "run_cli", "warm_grader"]
+__all__ = ["ROOT", "REFERENCE", "TEMPLATE", "FIXTURES", "PYTHON", "Graded", "grade", "run_cli", "warm_grader", "patched_reference"]
 
 # The interpreter running the tests runs the grader too (it has the pinned packages).
 PYTHON = sys.executable
@@ -167,4 +167,18 @@ def reference_copy(tmp_path):
     """A writable copy of reference/ laid out as a student's assignment folder."""
     dest = tmp_path / "submission"
     shutil.copytree(REFERENCE, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def patched_reference(dest: Path, edits: dict) -> Path:
+    """A copy of reference/ at ``dest`` with ``edits``: {path under deeplearning/: [(find, replace), ...]}, each
+    ``find`` occurring exactly once (a patch that no longer applies fails the test, never tests nothing)."""
+    shutil.copytree(REFERENCE, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    for rel, pairs in edits.items():
+        path = dest / "deeplearning" / rel
+        src = path.read_text()
+        for find, replace in pairs:
+            assert src.count(find) == 1, (rel, find)
+            src = src.replace(find, replace)
+        path.write_text(src)
     return dest

@@ -63,15 +63,10 @@ def test_a_backward_pass_that_cannot_be_judged_apart_says_so(tmp_path):
     zero bias or state, nor the point where sigmoid and tanh agree makes it right): its backward pass can only
     be judged on that cache.  The feedback must not say "the fault is here" of a backward pass that is the
     course's own; it says to fix the forward pass first."""
-    import shutil
-    from conftest import REFERENCE
-    sub = tmp_path / "sub"
-    shutil.copytree(REFERENCE, sub, ignore=shutil.ignore_patterns("__pycache__"))
-    path = sub / "deeplearning" / "rnn_layers.py"
-    src = path.read_text()
-    find = "    next_c = f * prev_c + i * g\n    tanh_c = np.tanh(next_c)\n"
-    assert src.count(find) == 1
-    path.write_text(src.replace(find, "    next_c = f * prev_c + i * g + 0.25\n    tanh_c = np.tanh(next_c)\n"))
+    from conftest import patched_reference
+    sub = patched_reference(tmp_path / "sub", {"rnn_layers.py": [(
+        "    next_c = f * prev_c + i * g\n    tanh_c = np.tanh(next_c)\n",
+        "    next_c = f * prev_c + i * g + 0.25\n    tanh_c = np.tanh(next_c)\n")]})
     rubric = tmp_path / "lstm_step.yaml"
     rubric.write_text(yaml.safe_dump(rubric_subset(["Q2"], keep=lambda t: t["name"].startswith("lstm_step"))))
     g = grade(sub, rubric=str(rubric))
@@ -84,25 +79,16 @@ def test_a_wrong_layer_bound_under_another_name_still_stands_in(tmp_path):
     """The model's loss reaches rnn_backward through an alias (``import rnn_backward as rnn_bwd``) kept in a class
     attribute dict: the grader's stand-in must replace it there too, so the layer's bug costs its own test only
     (found by probing: it also cost CaptioningRNN.loss 3 points, with "the fault is here")."""
-    import shutil
-    from conftest import REFERENCE
+    from conftest import patched_reference
     from grader.tools import mutants
-    sub = tmp_path / "sub"
-    shutil.copytree(REFERENCE, sub, ignore=shutil.ignore_patterns("__pycache__"))
     bug = next(m for m in mutants.load() if m.name == "rnn_backward_unaccumulated_dWh")
-    layers = sub / "deeplearning" / "rnn_layers.py"
-    assert layers.read_text().count(bug.find) == 1
-    layers.write_text(layers.read_text().replace(bug.find, bug.replace))
-    model = sub / "deeplearning" / "classifiers" / "rnn.py"
-    src = model.read_text()
-    edits = [("from deeplearning.rnn_layers import *\n",
-              "from deeplearning.rnn_layers import *\nfrom deeplearning.rnn_layers import rnn_backward as rnn_bwd\n"),
-             ("class CaptioningRNN(object):\n", "class CaptioningRNN(object):\n    _BACKWARD = {'rnn': rnn_bwd}\n"),
-             ("= rnn_backward(dhidden, seq_cache)", "= self._BACKWARD['rnn'](dhidden, seq_cache)")]
-    for old, new in edits:
-        assert src.count(old) == 1, old
-        src = src.replace(old, new)
-    model.write_text(src)
+    sub = patched_reference(tmp_path / "sub", {
+        "rnn_layers.py": [(bug.find, bug.replace)],
+        "classifiers/rnn.py": [
+            ("from deeplearning.rnn_layers import *\n",
+             "from deeplearning.rnn_layers import *\nfrom deeplearning.rnn_layers import rnn_backward as rnn_bwd\n"),
+            ("class CaptioningRNN(object):\n", "class CaptioningRNN(object):\n    _BACKWARD = {'rnn': rnn_bwd}\n"),
+            ("= rnn_backward(dhidden, seq_cache)", "= self._BACKWARD['rnn'](dhidden, seq_cache)")]})
     rubric = tmp_path / "rnn_loss.yaml"
     rubric.write_text(yaml.safe_dump(rubric_subset(
         ["Q1"], keep=lambda t: t["name"] in ("rnn_backward", "CaptioningRNN.loss (rnn)"))))

@@ -213,14 +213,9 @@ def test_differently_styled_correct_submission_gets_full_marks(fixtures_dir, tmp
 def test_a_loss_written_with_mean_is_told_to_sum(fixtures_dir, tmp_path):
     """torch.mean where the course sums (the catalogue's style_loss_mean and tv_loss_mean, together): each loses
     its own tests, and the feedback says sum, not mean, instead of restating the formula."""
-    sub = tmp_path / "submission"
-    shutil.copytree(REFERENCE, sub, ignore=shutil.ignore_patterns("__pycache__"))
-    path = sub / "deeplearning" / "style_transfer.py"
-    src = path.read_text()
-    for m in (m for m in MUTANTS if m.name in ("style_loss_mean", "tv_loss_mean")):
-        assert src.count(m.find) == 1, m.name
-        src = src.replace(m.find, m.replace)
-    path.write_text(src)
+    from conftest import patched_reference
+    sub = patched_reference(tmp_path / "submission", {"style_transfer.py": [
+        (m.find, m.replace) for m in MUTANTS if m.name in ("style_loss_mean", "tv_loss_mean")]})
     g = _grade(sub, "Q4", fixtures_dir)
     assert sorted(g.lost()) == ["Q4.3 style_loss", "Q4.3h style_loss (hidden cases)", "Q4.4 tv_loss",
                                 "Q4.4h tv_loss (hidden cases)"], g.lost()
@@ -228,6 +223,7 @@ def test_a_loss_written_with_mean_is_told_to_sum(fixtures_dir, tmp_path):
         g.tests["Q4.3 style_loss"]["output"], g.tests["Q4.3 style_loss"]["output"]
     assert "SUMS of the squared differences, not their means" in g.tests["Q4.4 tv_loss"]["output"], \
         g.tests["Q4.4 tv_loss"]["output"]
+
 
 # ---------------------------------------------------------------- the grader's own model and loop
 def test_numpy_squeezenet_is_the_workers_model():
