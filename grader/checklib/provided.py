@@ -9,19 +9,18 @@ a module assembled from a 2019 notebook: ``bce_loss``, ``Flatten``, ``jitter``
 """
 from __future__ import annotations
 
-import re
 
 from grader.checklib.compare import CheckFailure
+from grader.engine.staging import FRAME
 from grader.paths import PACKAGE
 from grader.questions import FILES
 
-_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 
 
 def provided_frame(text: str, report) -> tuple[str, str] | None:
     """(function, file as the course names it) when the innermost frame of the traceback in
     ``text`` is the course's provided code supplied by the grader; None otherwise."""
-    frames = _FRAME.findall(text or "")
+    frames = FRAME.findall(text or "")
     if not frames:
         return None
     path, line, fn = frames[-1]

@@ -36,7 +36,7 @@ SOURCE_SUFFIXES = (".py", ".ipynb", ".zip")
 IGNORED_DIRS = files.IGNORED_DIRS
 
 # a frame of a worker's traceback: File "<path>", line <n>, in <function>
-_FRAME = re.compile(r'File "([^"\n]+)", line (\d+), in [^\s]+')
+FRAME = re.compile(r'File "([^"\n]+)", line (\d+), in (\S+)')
 
 
 class StagingError(Exception):
@@ -87,7 +87,7 @@ class StageReport:
                     return (f"{m.group(0)}   [{sf.source}: code cell {cell}, line {cell_line + line - first} of "
                             "the cell]")
             return m.group(0)
-        return _FRAME.sub(where, text) if text else text
+        return FRAME.sub(where, text) if text else text
 
     def missing_message(self, staged_as: str) -> str | None:
         """Student-facing reason a staged file is absent, or None if it is present."""
