@@ -9,7 +9,6 @@ a module assembled from a 2019 notebook: ``bce_loss``, ``Flatten``, ``jitter``
 """
 from __future__ import annotations
 
-
 from grader.checklib.compare import CheckFailure
 from grader.engine.staging import FRAME
 from grader.paths import PACKAGE
