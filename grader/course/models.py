@@ -57,6 +57,7 @@ _STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 # about 0.1-0.4 s, which matters because every check runs inside a
 # time-bounded sandbox and hidden checks repeat it with other seeds.
 SQUEEZENET_IMAGE_SIZE = 64
+MODEL_SEED = 0  # squeezenet(MODEL_SEED): the "pretrained" model of Q3/Q4
 
 # Calibration of squeezenet()'s classifier (see its docstring).
 _CALIBRATION_IMAGES = 16

@@ -14,10 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from grader.course.models import (_CALIBRATION_IMAGES, SQUEEZENET_IMAGE_SIZE, calibrate_classifier, seeded_params,
-                                 test_images)
-
-MODEL_SEED = 0  # grader.course.models.squeezenet(MODEL_SEED): the "pretrained" model of Q3/Q4
+from grader.course.models import (_CALIBRATION_IMAGES, MODEL_SEED, SQUEEZENET_IMAGE_SIZE, calibrate_classifier,
+                                 seeded_params, test_images)
 
 
 # ================================================================ grader-side recomputation
