@@ -141,11 +141,25 @@ def main(argv=None) -> int:
     print(f"  bare `import torch, torchvision` (median of 3): {med([w for w, *_ in imp]):.2f} s, "
           f"peak PSS {med([s.peak_pss for _, s, *_ in imp]):.0f} MB, anonymous {med([s.peak_anon for _, s, *_ in imp]):.0f} MB")
     print(f"  machine: {os.cpu_count()} CPUs; torch threads per worker: $AUTOGRADER_THREADS "
-          f"(default 1)")
+          f"(default 1); {torch_build()}")
     container_run(args)
     if args.batch:
         batch_run(args)
     return 0
+
+
+def torch_build() -> str:
+    """Which torch the figures are of: PyPI's Linux wheel is the CUDA build (about 3 GB of libraries mapped at
+    import, measured with 2.14.1), while setup.sh installs the CPU wheel on Gradescope (version "+cpu")."""
+    from importlib import metadata
+    try:
+        v = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return "torch not installed"
+    if "+cpu" in v:
+        return f"torch {v} (the CPU build, as setup.sh installs on Gradescope)"
+    return (f"torch {v} (not the CPU build that setup.sh installs on Gradescope: a torch worker's start here "
+            "reads more libraries and costs more CPU than there)")
 
 
 def container_run(args) -> None:
@@ -168,8 +182,8 @@ def container_run(args) -> None:
             res = json.loads(out.read_text()) if out.exists() else None
         score = res["score"] if res else None
         line = (f"  {rubric} in a {memory_mb} MB / {cpus:g} CPU container ({'cold' if info['cold'] else 'warm'} "
-                f"page cache): {info['seconds']:.1f} s, exit {proc.returncode}, score {score}, peak "
-                f"{info['peak_mb']:.0f} MB, OOM kills {info['oom_kills']}")
+                f"page cache): {info['seconds']:.1f} s ({info['cpu_s']:.1f} CPU-s), exit {proc.returncode}, score "
+                f"{score}, peak {info['peak_mb']:.0f} MB, OOM kills {info['oom_kills']}")
         if memory_mb == 768:
             line += f"; target <= {TARGET_CONTAINER_S:g} s: {'met' if info['seconds'] <= TARGET_CONTAINER_S else 'NOT met'}"
         else:

@@ -49,7 +49,8 @@ def drop_page_cache() -> bool:
 def run(cmd: list[str], memory_mb: int, cpus: float, cold: bool = True, timeout: float = 900,
         **popen) -> tuple[subprocess.CompletedProcess, dict]:
     """Run ``cmd`` in a new cgroup of ``memory_mb`` MB and ``cpus`` CPUs; returns the process and what the
-    cgroup saw: {"peak_mb", "oom_kills", "seconds", "cold"}."""
+    cgroup saw: {"peak_mb", "oom_kills", "seconds", "cold", "cpu_s"} (cpu_s: CPU seconds of every process in
+    it, which unlike the wall time compares across machines; 0.0 where the kernel does not count them)."""
     why = available()
     if why:
         raise Unavailable(why)
@@ -71,6 +72,9 @@ def run(cmd: list[str], memory_mb: int, cpus: float, cold: bool = True, timeout:
         (c / "cpu.cfs_period_us").write_text(str(period))
         (c / "cpu.cfs_quota_us").write_text(str(int(cpus * period)))
         dirs = [m, c]
+        if not (c / "cpuacct.usage").exists() and os.access(CG / "cpuacct", os.W_OK):  # cpuacct mounted apart
+            (CG / "cpuacct" / name).mkdir()
+            dirs.append(CG / "cpuacct" / name)
     procs_files = [str(d / "cgroup.procs") for d in dirs]
 
     def enter():
@@ -87,9 +91,12 @@ def run(cmd: list[str], memory_mb: int, cpus: float, cold: bool = True, timeout:
         if _v2():
             info["peak_mb"] = _int(dirs[0] / "memory.peak") / 1024**2
             info["oom_kills"] = _kv(dirs[0] / "memory.events").get("oom_kill", 0)
+            info["cpu_s"] = _kv(dirs[0] / "cpu.stat").get("usage_usec", 0) / 1e6
         else:
             info["peak_mb"] = _int(dirs[0] / "memory.max_usage_in_bytes") / 1024**2
             info["oom_kills"] = _kv(dirs[0] / "memory.oom_control").get("oom_kill", 0)
+            usage = [d / "cpuacct.usage" for d in dirs[1:] if (d / "cpuacct.usage").exists()]
+            info["cpu_s"] = _int(usage[0]) / 1e9 if usage else 0.0
         return proc, info
     finally:
         for d in dirs:

@@ -109,3 +109,21 @@ def test_a_container_without_its_own_cgroup_namespace_still_finds_its_limit(tmp_
     mem = procs.container_memory()
     assert (mem.limit, mem.used, mem.available) == (768 * MB, 400 * MB, 368 * MB)
     assert procs.ThrashWatch().enabled
+
+
+# ---------------------------------------------------------------- the staff tool's container (grader/tools/container.py)
+def test_container_counts_the_cpu_seconds_of_everything_in_it():
+    """`make bench` reports a grade's CPU seconds beside its wall time (they compare across machines): a
+    child that burns 0.4 CPU-s in a grandchild, under a quota of half a CPU, is counted whole."""
+    import sys
+
+    from grader.tools import container
+    why = container.available()
+    if why:
+        pytest.skip(f"no container here: {why}")
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\n"
+    proc, info = container.run([sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, "
+                                f"'-c', {burn!r}], check=True)"], 256, 0.5, cold=False, timeout=60)
+    assert proc.returncode == 0
+    assert 0.4 <= info["cpu_s"] < 5, info
+    assert info["seconds"] >= 0.7, info  # 0.4 CPU-s at half a CPU: the quota held it back
