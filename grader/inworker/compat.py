@@ -291,7 +291,10 @@ def install_course_compat(torch: bool = True, modules=None, tensorflow: bool = F
     # which ignores that variable); nobody is at a keyboard to answer a debugger here
     sys.breakpointhook = lambda *args, **kwargs: None
     numpy_names = install_numpy1_aliases()
-    scipy_names = install_scipy_aliases() if (torch or tensorflow) else []
+    # scipy.ndimage costs 0.4 CPU-s to import: only where the staged files import scipy (the grader sends
+    # ``modules`` filtered by what they import; the CS231n 2019-2023 network visualization files do)
+    wants_scipy = modules is None or any(m.split(".")[0] == "scipy" for m in modules)
+    scipy_names = install_scipy_aliases() if (torch or tensorflow) and wants_scipy else []
     torch_names = install_torch_legacy() if torch else []
     failed = preimport(torch, modules, tensorflow)
     return {"numpy": numpy_names, "scipy": scipy_names, "torch": torch_names, "not_importable": failed}

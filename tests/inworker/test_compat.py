@@ -43,3 +43,24 @@ def test_torch_legacy_idioms_of_2017_to_2020_run_and_nothing_else_changes():
     proc = subprocess.run([sys.executable, "-c", LEGACY], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+SCIPY = textwrap.dedent("""
+    import sys
+    from grader.inworker.compat import install_course_compat
+    install_course_compat(torch=True, modules=sys.argv[1].split(",") if sys.argv[1] else [])
+    print("scipy.ndimage" in sys.modules)
+""")
+
+
+def test_scipy_is_imported_only_for_files_that_import_it():
+    """The torch zygote pays scipy.ndimage's import (0.4 CPU-s) only when a staged file imports scipy, as the
+    CS231n 2019-2023 network visualization files do (their line runs then, scipy.ndimage.filters included)."""
+    def imported(modules: str) -> str:
+        proc = subprocess.run([sys.executable, "-c", SCIPY, modules], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout.strip()
+
+    assert imported("numpy,torch") == "False"
+    assert imported("numpy,scipy.ndimage.filters,torch") == "True"
