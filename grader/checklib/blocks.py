@@ -77,6 +77,12 @@ class Inseparable(CheckFailure):
     forward pass, on every input tried).  Not "the fault is here": the feedback says to fix the block first."""
 
 
+# What a run returns when, with stand-ins in place, it still judged the function by the student's own blocks
+# alone (a backward pass as the derivative of the student's wrong forward pass): it has said so in its own
+# note, and "passes with a correct ..." would not be true.
+JUDGED_ON_ITS_OWN = object()
+
+
 def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool = True,
            closure: Callable | None = None, only_blocks: bool = False):
     """``run(standins)`` with ``standins`` = () (the student's own functions), then, if it fails, with the
@@ -115,6 +121,8 @@ def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool 
             raise CheckFailure(f"{again} (this also fails with a correct {names}, so the fault is here; "
                                f"{names} is wrong as well, see {', '.join(test_name(student, f) for f in bad)})") \
                 from None
+        if result is JUDGED_ON_ITS_OWN:
+            return None
         where = ", ".join(f"{f} (see {test_name(student, f)})" for f in bad)
         student.note(f"passes with a correct {', '.join(bad)}; fails with yours because {where} "
                      f"{'is' if len(bad) == 1 else 'are'} wrong")

@@ -452,8 +452,26 @@ def _against_correct_forward(student, fn: str, case, grad: str, gradcheck: bool)
             tried.append(exc)
     if not agreed:  # only the case's own inputs, where the student's forward pass is wrong: its cache may be too
         from grader.checklib import blocks
+        # The course's own test of a backward pass: is it the derivative of the forward pass it comes with?  A
+        # correct backward pass after, e.g., next_c = f * prev_c + i * g + 0.1 reads that next_c from its cache
+        # on every input, so its values are never the course's; a numeric gradient of the student's forward
+        # pass still tells a right formula from a wrong one.
+        if not gradcheck and _derivative_of_own_forward(student, fn, case, grad):
+            student.note(f"judged as the derivative of your own {spec.forward}, which a numeric gradient confirms: "
+                         f"on no input tried does your {spec.forward} compute the course's values (see "
+                         f"{blocks.test_name(student, spec.forward)}), so {grad} could not be compared with them")
+            return blocks.JUDGED_ON_ITS_OWN
         raise blocks.Inseparable(str(tried[0]))
     raise tried[0]
+
+
+def _derivative_of_own_forward(student, fn: str, case, grad: str) -> bool:
+    """Whether the student's ``grad`` matches the numeric gradient of their own forward pass on the case."""
+    try:
+        _check_gradient(student, fn, case, grad)
+        return True
+    except CheckFailure:
+        return False
 
 
 def _forward_agrees(student, fn: str, arglist) -> bool:

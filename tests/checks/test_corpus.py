@@ -58,21 +58,35 @@ def test_variant(variant, tmp_path):
     assert not elsewhere, f"one bug, several deductions: also lost {elsewhere}"
 
 
-def test_a_backward_pass_that_cannot_be_judged_apart_says_so(tmp_path):
+CELL_OFFSET = ("    next_c = f * prev_c + i * g\n    tanh_c = np.tanh(next_c)\n",
+               "    next_c = f * prev_c + i * g + 0.25\n    tanh_c = np.tanh(next_c)\n")
+
+
+@pytest.mark.parametrize("backward", ["course's", "without f in dprev_c"])
+def test_a_backward_pass_after_a_forward_pass_wrong_on_every_input(tmp_path, backward):
     """An LSTM step whose forward pass caches a wrong cell state on every input the grader tries (no tied gates,
-    zero bias or state, nor the point where sigmoid and tanh agree makes it right): its backward pass can only
-    be judged on that cache.  The feedback must not say "the fault is here" of a backward pass that is the
-    course's own; it says to fix the forward pass first."""
+    zero bias or state, nor the point where sigmoid and tanh agree makes it right): its backward pass reads that
+    cell state, so its values are never the course's.  The course's own backward pass is judged as the
+    derivative of the student's forward pass (a numeric gradient of it) and passes: one bug, one deduction.  A
+    backward pass that is not that derivative fails, and the feedback says to fix the forward pass first, never
+    "the fault is here"."""
     from conftest import patched_reference
-    sub = patched_reference(tmp_path / "sub", {"rnn_layers.py": [(
-        "    next_c = f * prev_c + i * g\n    tanh_c = np.tanh(next_c)\n",
-        "    next_c = f * prev_c + i * g + 0.25\n    tanh_c = np.tanh(next_c)\n")]})
+    edits = [CELL_OFFSET] + ([("    dprev_c = dc * f\n", "    dprev_c = dc\n")] if backward != "course's" else [])
+    sub = patched_reference(tmp_path / "sub", {"rnn_layers.py": edits})
     rubric = tmp_path / "lstm_step.yaml"
     rubric.write_text(yaml.safe_dump(rubric_subset(["Q2"], keep=lambda t: t["name"].startswith("lstm_step"))))
     g = grade(sub, rubric=str(rubric))
-    backward = g.lost()["Q2.2 lstm_step_backward"]
-    assert "could not be judged apart from it; fix lstm_step_forward first" in backward, backward[:1500]
-    assert "so the fault is here" not in backward, backward[:1500]
+    lost = g.lost()
+    assert {"Q2.1 lstm_step_forward", "Q2.1h lstm_step_forward (hidden cases)"} <= set(lost), sorted(lost)
+    if backward == "course's":
+        assert sorted(lost) == ["Q2.1 lstm_step_forward", "Q2.1h lstm_step_forward (hidden cases)"], sorted(lost)
+        out = g.tests["Q2.2 lstm_step_backward"]["output"]
+        assert "judged as the derivative of your own lstm_step_forward" in out, out[:1500]
+        assert "passes with a correct" not in out, out[:1500]
+    else:
+        out = lost["Q2.2 lstm_step_backward"]
+        assert "could not be judged apart from it; fix lstm_step_forward first" in out, out[:1500]
+        assert "so the fault is here" not in out, out[:1500]
 
 
 def test_a_wrong_layer_bound_under_another_name_still_stands_in(tmp_path):
