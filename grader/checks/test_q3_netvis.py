@@ -116,8 +116,15 @@ def test_saliency(student, case):
         elif got.shape == X.shape:
             hint = ": take the maximum of the absolute gradient over the channel dimension (dim=1)"
         elif tuple(d for d in got.shape if d != 1) == tuple(d for d in want.shape if d != 1):
-            hint = (": remove the singleton dimension (e.g. after reduce_max(..., keepdims=True))" if tf else
-                    ": remove the singleton dimension (e.g. after max(dim=1, keepdim=True))")
+            if len(got.shape) < len(want.shape):  # a squeeze() that also took the batch dimension of N = 1
+                hint = (": the batch dimension is gone; with one image the saliency is still (1, H, W), and a "
+                        "squeeze without an axis drops it too (reduce over axis=3 instead, or squeeze(axis=3))"
+                        if tf else ": the batch dimension is gone; with one image the saliency is still (1, H, W), "
+                        "and .squeeze() without a dimension drops it too (use max(dim=1) without keepdim, or "
+                        ".squeeze(1))")
+            else:
+                hint = (": remove the singleton dimension (e.g. after reduce_max(..., keepdims=True))" if tf else
+                        ": remove the singleton dimension (e.g. after max(dim=1, keepdim=True))")
         elif N not in got.shape[:1]:
             hint = (": the first axis must stay the batch (one map per image): reduce over the channel axis "
                     "(axis=3), not the batch axis" if tf else ": the first dimension must stay the batch (one map "

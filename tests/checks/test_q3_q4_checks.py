@@ -225,6 +225,21 @@ def test_a_loss_written_with_mean_is_told_to_sum(fixtures_dir, tmp_path):
         g.tests["Q4.4 tv_loss"]["output"]
 
 
+
+def test_a_saliency_squeezed_for_one_image_is_told_to_keep_the_batch(fixtures_dir, tmp_path):
+    """A final .squeeze() (2017-era saliency code) returns (H, W) for one image: the hidden N = 1 case fails,
+    and the feedback says the batch dimension is gone, not "remove the singleton dimension" (found by
+    probing: that advice pointed the wrong way)."""
+    from conftest import patched_reference
+    sub = patched_reference(tmp_path / "submission", {"network_visualization.py": [(
+        "    saliency = dX.abs().amax(dim=1)                          # (N, H, W)\n",
+        "    saliency = dX.abs().amax(dim=1, keepdim=True).squeeze()\n")]})
+    g = _grade(sub, "Q3", fixtures_dir)
+    assert sorted(g.lost()) == ["Q3.1h compute_saliency_maps (hidden cases)"], g.lost()
+    out = g.lost()["Q3.1h compute_saliency_maps (hidden cases)"]
+    assert "FAIL saliency[hidden-n1]" in out and "the batch dimension is gone" in out, out
+    assert "remove the singleton dimension" not in out, out
+
 # ---------------------------------------------------------------- the grader's own model and loop
 def test_numpy_squeezenet_is_the_workers_model():
     import torch
