@@ -14,6 +14,17 @@ def _sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
+def _step(p: dict, x, h, c, cell_type: str):
+    """One recurrent step: x (N, W), h and c (N, H) -> the next (h, c) (c unchanged for the RNN)."""
+    a = x @ p["Wx"] + h @ p["Wh"] + p["b"]
+    if cell_type == "rnn":
+        return np.tanh(a), c
+    H = h.shape[1]
+    i, f, o, g = (_sigmoid(a[:, :H]), _sigmoid(a[:, H:2 * H]), _sigmoid(a[:, 2 * H:3 * H]), np.tanh(a[:, 3 * H:]))
+    c = f * c + i * g
+    return o * np.tanh(c), c
+
+
 def captioning_loss(params: dict, features, captions, cell_type: str, null: int = 0) -> float:
     """Softmax loss summed over time, averaged over the N captions (the course's definition).
 
@@ -25,17 +36,9 @@ def captioning_loss(params: dict, features, captions, cell_type: str, null: int 
     c = np.zeros_like(h)
     x = p["W_embed"][cin]
     N, T = cin.shape
-    H = h.shape[1]
     loss = 0.0
     for t in range(T):
-        a = x[:, t] @ p["Wx"] + h @ p["Wh"] + p["b"]
-        if cell_type == "rnn":
-            h = np.tanh(a)
-        else:
-            i, f, o, g = (_sigmoid(a[:, :H]), _sigmoid(a[:, H:2 * H]), _sigmoid(a[:, 2 * H:3 * H]),
-                          np.tanh(a[:, 3 * H:]))
-            c = f * c + i * g
-            h = o * np.tanh(c)
+        h, c = _step(p, x[:, t], h, c, cell_type)
         s = h @ p["W_vocab"] + p["b_vocab"]
         s = s - s.max(axis=1, keepdims=True)
         logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
@@ -64,19 +67,12 @@ def _greedy(p, features, cell_type, start, max_length, b_proj=True, feed_sampled
     """Greedy captions (N, max_length) of the model, with one step of the loop optionally misread."""
     h0 = features @ p["W_proj"] + (p["b_proj"] if b_proj else 0.0)
     h, c = h0, (h0.copy() if c0_is_h0 else np.zeros_like(h0))
-    H = h.shape[1]
     words = np.full(features.shape[0], start, dtype=np.int64)
     out = np.zeros((features.shape[0], max_length), dtype=np.int64)
     for t in range(max_length):
-        a = p["W_embed"][words] @ p["Wx"] + h @ p["Wh"] + p["b"]
-        if cell_type == "rnn":
-            h = np.tanh(a)
-        else:
-            i, f, o, g = (_sigmoid(a[:, :H]), _sigmoid(a[:, H:2 * H]), _sigmoid(a[:, 2 * H:3 * H]),
-                          np.tanh(a[:, 3 * H:]))
-            c_next = f * c + i * g
-            h = o * np.tanh(c_next)
-            c = c_next if carry_c else np.zeros_like(c)
+        h, c = _step(p, p["W_embed"][words], h, c, cell_type)
+        if not carry_c:
+            c = np.zeros_like(c)
         out[:, t] = np.argmax(h @ p["W_vocab"] + p["b_vocab"], axis=1)
         if feed_sampled:
             words = out[:, t]
