@@ -34,26 +34,51 @@ NUM_FEATURE_LAYERS = 13     # len(squeezenet1_1().features): what extract_featur
 # ---------------------------------------------------------------- Q3 fooling images
 # The returned image must stay within this relative L2 distance of X
 # (||X_fooling - X|| / ||X||).  Measured with the reference on the cases below
-# (normalized gradient steps of norm 1, ||X|| ~ 100-120): 0.013 to 0.126 (2 to
-# 14 steps); valid variants measured on the same cases: cross-entropy or
-# log-softmax gradients 0.013-0.120, checking the prediction after the step
-# 0.013-0.126, and even never stopping early (100 steps, the image oscillates
-# around the decision boundary) 0.184-0.218.  0.3 leaves 2.4x margin over the
-# hardest reference case and 1.4x over the no-early-stop variant, and still
-# rejects an image that is not "close": starting from noise or zeros (>= 1),
-# or unnormalized / much larger steps.
+# (normalized gradient steps of norm 1, ||X|| ~ 100-120): 0.013 to 0.065 (2 to
+# 23 steps); valid variants measured on the same cases: cross-entropy
+# gradients 0.013-0.048, checking the prediction after the step, the norm in
+# float64, the whole loop in float64: 0.013-0.065, and even never stopping
+# early (100 steps, the image oscillates around the decision boundary)
+# 0.184-0.218.  0.3 leaves 4.6x margin over the hardest reference case and
+# 1.4x over the no-early-stop variant, and still rejects an image that is not
+# "close": starting from noise or zeros (>= 1), or much larger steps.
 FOOLING_MAX_REL_CHANGE = 0.3
 # Cases are chosen so that the reference stops with the target ahead of the
 # runner-up by at least this much (scores vary on a unit scale; float32 noise
 # in a score is ~1e-6), so re-classifying the image in the grader cannot flip.
 FOOLING_MIN_MARGIN = 1e-3
+# ... and so that the reference needs at most this many of the course's 100 steps, in float32 and in float64.
+# A case that takes most of the cap is a long tug-of-war between two classes, where float rounding picks the
+# path: the former hidden case (seed 311 -> 683, oboe) took the reference 61 steps here, and two correct
+# TensorFlow loops (tf.nn.l2_normalize, the norm taken in float64) 100 without reaching the target, 0.67
+# points lost on correct code (found by probing).  On the cases below the norm taken in float64, g * (1 / ||g||)
+# and the prediction checked after the step take the reference's number of steps; the whole loop in float64
+# takes 13 on "gorilla" (the reference 20) and the same elsewhere; cross-entropy 2-15.  TensorFlow's model,
+# with the five loops of that probe: 19-23 steps on "hidden-23-steps", all reaching the target.
+FOOLING_MAX_STEPS = 40
 FOOLING_CASES = [  # (name, image seed, target class): verified at generation time
-    ("notebook", 302, 6),            # the notebook's target: 6, stingray (4 steps, 0.030)
-    ("gorilla", 314, 366),           # 366, gorilla (7 steps, 0.055)
-    ("hidden-14-steps", 311, 683),   # 683, oboe (14 steps, 0.126)
+    ("notebook", 302, 6),            # the notebook's target: 6, stingray (8 steps, 0.030)
+    ("gorilla", 314, 366),           # 366, gorilla (20 steps, 0.055)
+    ("hidden-23-steps", 328, 402),   # 402, acoustic guitar (23 steps, 0.065)
     ("hidden-target-999", 312, 999),  # last class (2 steps, 0.013)
     ("hidden-target-0", 313, 0),     # first class (2 steps, 0.014)
 ]
+
+
+def fooling_steps(model, X, target: int) -> int:
+    """Steps the course's loop (normalized gradient ascent on the raw target score, learning rate 1, at most
+    100) takes from X (a (1, 3, H, W) tensor, in the model's dtype) to the target; 100 when it never gets
+    there."""
+    import torch
+    x = X.clone().requires_grad_()
+    for step in range(100):
+        scores = model(x)
+        if int(scores[0].argmax()) == target:
+            return step
+        (g,) = torch.autograd.grad(scores[0, target], x)
+        x.data += g / g.norm()
+    return 100
+
 
 # ---------------------------------------------------------------- Q4 style transfer run
 # params3 of the notebook ("Starry Night + Tubingen") on two synthetic 64x64
@@ -165,6 +190,8 @@ def _build(torch, tm, nv, st) -> list[Case]:
         assert before != target and int(scores.argmax()) == target, f"fooling case {name}: reference failed"
         assert float(top2[0] - top2[1]) >= FOOLING_MIN_MARGIN, f"fooling case {name}: target won by a hair"
         assert rel <= FOOLING_MAX_REL_CHANGE / 2, f"fooling case {name}: reference moved {rel:.3f}"
+        steps = (fooling_steps(model, Xt, target), fooling_steps(model64, Xt.double(), target))
+        assert max(steps) <= FOOLING_MAX_STEPS, f"fooling case {name}: {steps} steps (float32, float64)"
         add("make_fooling_image", name, {"X": X, "target_y": np.int64(target)}, {}, seed,
             {"max_rel_change": FOOLING_MAX_REL_CHANGE, "reference_rel_change": round(rel, 4),
              "reference_class_before": before},

@@ -240,6 +240,26 @@ def test_a_saliency_squeezed_for_one_image_is_told_to_keep_the_batch(fixtures_di
     assert "FAIL saliency[hidden-n1]" in out and "the batch dimension is gone" in out, out
     assert "remove the singleton dimension" not in out, out
 
+
+def test_fooling_cases_stay_far_from_the_step_cap():
+    """Every fooling case takes the course's loop at most FOOLING_MAX_STEPS of its 100 steps, in float32 and in
+    float64 (the generator asserts it too); the former hidden case, seed 311 -> 683, took 61 here and more than
+    100 with two correct TensorFlow loops, whose students lost 0.67 points to float rounding."""
+    import copy
+
+    import torch
+
+    from grader.course import models as tm
+    from grader.fixturegen import netvis_style as nvs
+    model = tm.squeezenet(tm.MODEL_SEED)
+    model64 = copy.deepcopy(model).double()
+    for name, seed, target in nvs.FOOLING_CASES:
+        X = torch.from_numpy(tm.test_images(seed, 1, nvs.SIZE))
+        steps = (nvs.fooling_steps(model, X, target), nvs.fooling_steps(model64, X.double(), target))
+        assert max(steps) <= nvs.FOOLING_MAX_STEPS, (name, steps)
+    former = nvs.fooling_steps(model, torch.from_numpy(tm.test_images(311, 1, nvs.SIZE)), 683)
+    assert former > nvs.FOOLING_MAX_STEPS, former
+
 # ---------------------------------------------------------------- the grader's own model and loop
 def test_numpy_squeezenet_is_the_workers_model():
     import torch
