@@ -19,6 +19,8 @@ the student pre-check bundle; there, the fooling image is
 re-classified by the worker's model and the style-transfer run is judged on
 the loop's own losses.
 """
+import re
+
 import numpy as np
 
 from grader.engine import cases
@@ -313,5 +315,7 @@ def test_class_visualization_step(student, case):
     if not hint:
         hint = ("the step is learning_rate * (d s_y / d img - 2 * l2_reg * img), with s_y the raw score of "
                 "class target_y")
-    check_values("the step (image after - img before)", step, want_step, CLASS_VIS_TOL, hidden=case.hidden,
-                 hint=f"{hint} (graded {how})")
+    label = "the step (image after - img before)"
+    if tf:  # the TensorFlow functions call the image X
+        hint, label = (re.sub(r"\bimg\b", "X", t) for t in (hint, label))
+    check_values(label, step, want_step, CLASS_VIS_TOL, hidden=case.hidden, hint=f"{hint} (graded {how})")

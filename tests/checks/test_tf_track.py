@@ -420,6 +420,8 @@ def test_seed_002_tensorflow_code(tmp_path):
     assert 0 < lost["Q3.1h compute_saliency_maps (hidden cases)"][0]  # the N = 1 case is right
     assert "1/N = 1/5" in g.tests["Q3.1 compute_saliency_maps"]["output"]
     assert "wrong length" in g.tests["Q3.3 update_class_visulization"]["output"]
+    # in the TensorFlow functions' own words: the image is X (the PyTorch ones call it img)
+    assert "the step (image after - X before)" in g.tests["Q3.3 update_class_visulization"]["output"]
     assert "the 2017 notebook printed" in g.tests["Q4.4 tv_loss"]["output"]
     assert g.results["score"] == 40 - sum(m - s for s, m in lost.values())
 
