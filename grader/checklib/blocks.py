@@ -83,6 +83,11 @@ class Inseparable(CheckFailure):
 JUDGED_ON_ITS_OWN = object()
 
 
+def known_to_fail(student, function: str) -> bool:
+    """Whether this run has already found ``function`` failing its own tests (no check is run to find out)."""
+    return student.recalled(("passes-own-tests", function)) == ("ok", False)
+
+
 def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool = True,
            closure: Callable | None = None, only_blocks: bool = False):
     """``run(standins)`` with ``standins`` = () (the student's own functions), then, if it fails, with the
@@ -91,16 +96,30 @@ def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool 
     ``only_blocks``: the run exercises no student code but ``depends_on`` (the style-transfer loop, the
     GAN training loop are the course's), so with all of them replaced it would test nothing of the
     student's and does not pass.  Returns ``run``'s result; raises the failure of the run that decides
-    the verdict."""
+    the verdict.  The verdict is "passes" if either run passes; when an earlier check of this run already
+    found a block wrong, the run with correct blocks goes first (the run with the student's wrong block
+    mostly fails, and an overfit run spends seconds failing)."""
+    isolate = available and student.isolate_blocks
     # a building block that already hung on its own in this run would hang this run too, and spend this
     # check's whole limit first: go straight to the runs with correct blocks
-    hung = [f for f in depends_on if available and student.isolate_blocks and student.sandbox.hung_alone(f)]
+    hung = [f for f in depends_on if isolate and student.sandbox.hung_alone(f)]
+    known = tuple(f for f in depends_on if isolate and known_to_fail(student, f))
+    if known and not (only_blocks and set(known) >= set(depends_on)):
+        try:
+            return _with_correct_blocks(student, run, known, closure, note_own_fails=False)
+        except CheckFailure as with_blocks:
+            if hung:
+                raise
+            try:
+                return run(())
+            except CheckFailure:
+                raise with_blocks from None
     try:
         if hung:
             raise CheckFailure(f"not run with your {', '.join(hung)}: it did not return in time earlier in this run")
         return run(())
     except CheckFailure as own:
-        if not (available and student.isolate_blocks):
+        if not isolate:
             raise
         bad = tuple(f for f in depends_on if not passes_own_tests(student, f))
         if not bad:
@@ -108,25 +127,31 @@ def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool 
         if only_blocks and set(bad) >= set(depends_on):
             raise CheckFailure(f"{own} (every function this run uses is wrong: "
                                f"{', '.join(f'{f} (see {test_name(student, f)})' for f in bad)})") from None
-        try:
-            result = run(tuple(closure(bad)) if closure else bad)
-        except Inseparable as again:
-            names = ", ".join(bad)
-            raise CheckFailure(f"{again} (judged with what your {names} computed, which is wrong, see "
-                               f"{', '.join(test_name(student, f) for f in bad)}: on no input tried does it compute "
-                               f"the course's values, so this test could not be judged apart from it; fix {names} "
-                               "first)") from None
-        except CheckFailure as again:
-            names = ", ".join(bad)
-            raise CheckFailure(f"{again} (this also fails with a correct {names}, so the fault is here; "
-                               f"{names} is wrong as well, see {', '.join(test_name(student, f) for f in bad)})") \
-                from None
-        if result is JUDGED_ON_ITS_OWN:
-            return None
-        where = ", ".join(f"{f} (see {test_name(student, f)})" for f in bad)
-        student.note(f"passes with a correct {', '.join(bad)}; fails with yours because {where} "
-                     f"{'is' if len(bad) == 1 else 'are'} wrong")
-        return result
+        return _with_correct_blocks(student, run, bad, closure, note_own_fails=True)
+
+
+def _with_correct_blocks(student, run, bad, closure, note_own_fails: bool):
+    """``run`` with correct versions of ``bad`` (and ``closure(bad)``) standing in; the note or failure names
+    them.  ``note_own_fails``: the run with the student's own blocks has failed (the note says so)."""
+    names = ", ".join(bad)
+    try:
+        result = run(tuple(closure(bad)) if closure else bad)
+    except Inseparable as again:
+        raise CheckFailure(f"{again} (judged with what your {names} computed, which is wrong, see "
+                           f"{', '.join(test_name(student, f) for f in bad)}: on no input tried does it compute "
+                           f"the course's values, so this test could not be judged apart from it; fix {names} "
+                           "first)") from None
+    except CheckFailure as again:
+        raise CheckFailure(f"{again} (this also fails with a correct {names}, so the fault is here; "
+                           f"{names} is wrong as well, see {', '.join(test_name(student, f) for f in bad)})") \
+            from None
+    if result is JUDGED_ON_ITS_OWN:
+        return None
+    where = ", ".join(f"{f} (see {test_name(student, f)})" for f in bad)
+    is_are = "is" if len(bad) == 1 else "are"
+    student.note(f"passes with a correct {names}; fails with yours because {where} {is_are} wrong" if note_own_fails
+                 else f"passes with a correct {names} standing in for yours, which {is_are} wrong: {where}")
+    return result
 
 
 def callbacks_for(oracle_module, standins) -> dict:

@@ -394,14 +394,17 @@ def _sequence_forward(cell, originals, own_layout=True):
     """rnn_forward / lstm_forward: the grader's values.  As cache, the student's own forward pass's cache, its
     layout theirs (a namedtuple, a dict keyed by t, ...): their forward pass run again with every step's
     inputs and outputs the grader's, each step's cache standing for the grader's step.  If their forward
-    pass does not call the step function once per step, or when the grader's backward pass stands in too
-    (``own_layout`` False: only the grader reads that cache), the list of their step caches."""
+    pass does not call the step function once per step, the list of their step caches.  When the grader's
+    backward pass stands in too (``own_layout`` False: only the grader reads that cache), the grader's handles
+    (running the student's step function again for a layout no one reads doubled an overfit run's time)."""
     step_name = f"{cell}_step_forward"
     step = originals.get(step_name)
 
     def standin(x, h0, Wx, Wh, b):
         got = channel.call(f"{cell}_forward", x, h0, Wx, Wh, b)
         h, handles = got[0], got[1]
+        if not own_layout:  # only the grader's backward pass reads this cache: its handles, no student code run
+            return h, list(handles)
 
         def step_cache(t):
             args = _step_inputs(cell, t, (x, h0, Wx, Wh, b), got)

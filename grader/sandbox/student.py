@@ -110,6 +110,10 @@ class Student:
             raise CheckFailure(describe_worker_error(exc, label, self.report)) from None
 
     # ------------------------------------------------------------ per run
+    def recalled(self, key):
+        """What ``once`` keeps for ``key``: ("ok", result), ("err", failure), or None if not run yet."""
+        return self._memo.get(key)
+
     def once(self, key, thunk):
         """Run ``thunk`` once per key in this grading run; replay its result or its failure."""
         if key not in self._memo:
