@@ -452,6 +452,12 @@ def _against_correct_forward(student, fn: str, case, grad: str, gradcheck: bool)
             tried.append(exc)
     if not agreed:  # only the case's own inputs, where the student's forward pass is wrong: its cache may be too
         from grader.checklib import blocks
+        # A cache that holds the forward pass's (wrong) outputs, read back by a right backward pass: those
+        # outputs replaced by the right ones (an RNN step's next_h = tanh(...) + 0.1 cached as is)
+        if _with_right_outputs(student, fn, case, grad, gradcheck):
+            student.note(f"judged with the right {' and '.join(fwd.outs)} in place of the wrong ones your "
+                         f"{spec.forward} returns and caches (see {blocks.test_name(student, spec.forward)})")
+            return None
         # The course's own test of a backward pass: is it the derivative of the forward pass it comes with?  A
         # correct backward pass after, e.g., next_c = f * prev_c + i * g + 0.1 reads that next_c from its cache
         # on every input, so its values are never the course's; a numeric gradient of the student's forward
@@ -463,6 +469,50 @@ def _against_correct_forward(student, fn: str, case, grad: str, gradcheck: bool)
             return blocks.JUDGED_ON_ITS_OWN
         raise blocks.Inseparable(str(tried[0]))
     raise tried[0]
+
+
+def _with_right_outputs(student, fn: str, case, grad: str, gradcheck: bool) -> bool:
+    """Whether the student's ``grad`` is right on the case when the arrays of their forward pass's cache that
+    hold its own (wrong) outputs hold the right outputs instead (grader/inworker/captioning.py,
+    cache_with_outputs).  False when the cache holds none of them."""
+    spec = BACKWARD[fn]
+    fwd = FORWARD[spec.forward]
+    args = [case.inputs[a] for a in fwd.args]
+    f64 = [np.asarray(v, np.float64) if np.asarray(v).dtype.kind == "f" else v for v in args]
+
+    def run():
+        f = _call(student, spec.forward, args, ())
+        outputs(f.value, fwd.n_out, spec.forward)
+        right = oracle_forward(spec.forward, f64)
+        fixed = student.helper("captioning", "cache_with_outputs", f.ref, fwd.n_out, list(right[:-1]),
+                               label=f"{spec.forward} (its cache)", pick=[[1]])
+        n = fixed.value[0] if isinstance(fixed.value, list) and fixed.value else 0
+        if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+            return None   # the cache holds no output: nothing to put right
+        b = _call(student, fn, [case.inputs[d] for d in spec.douts] + [fixed.ref[0]], ())
+        if not spec.tuple_out:
+            return {spec.grads[0]: b.value}
+        return dict(zip(spec.grads, outputs(b.value, len(spec.grads), fn)))
+
+    try:
+        grads = student.once(("grads-right-outputs", fn, case.name), run)
+        if grads is None:
+            return False
+        got = as_array(grad, grads[grad])
+        ref = oracle_forward(spec.forward, f64)
+        want = oracle_backward(fn, [case.inputs[d] for d in spec.douts], ref[-1])[grad]
+        if gradcheck:
+            wrt = fwd.args.index(spec.wrt[spec.grads.index(grad)])
+            douts = {k: case.inputs[d] for d, k in zip(spec.douts, spec.dout_of)}
+            num = oracle_numeric_grad(spec.forward, f64, wrt, douts)
+            if got.shape != num.shape:
+                return False
+            gradcheck_failure(grad, scaled_rel_error(got, num), GRADCHECK_TOL[fn])
+        else:
+            compare_case(grad, got, want, BACKWARD_TOL, case)
+        return True
+    except CheckFailure:
+        return False
 
 
 def _derivative_of_own_forward(student, fn: str, case, grad: str) -> bool:

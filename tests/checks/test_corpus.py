@@ -89,6 +89,35 @@ def test_a_backward_pass_after_a_forward_pass_wrong_on_every_input(tmp_path, bac
         assert "so the fault is here" not in out, out[:1500]
 
 
+STEP_OFFSET = ("    next_h = np.tanh(x.dot(Wx) + prev_h.dot(Wh) + b)\n",
+               "    next_h = np.tanh(x.dot(Wx) + prev_h.dot(Wh) + b) + 0.1\n")
+
+
+@pytest.mark.parametrize("backward", ["course's", "with next_h for 1 - next_h**2"])
+def test_a_backward_pass_reading_a_wrong_output_from_its_cache(tmp_path, backward):
+    """An RNN step whose forward pass returns, and caches, next_h = tanh(...) + 0.1: wrong on every input, and
+    its derivative is not what the course's backward pass computes from that cached next_h, so neither the
+    inputs where it is right nor its own derivative can judge the backward pass.  With the cached next_h put
+    right (the arrays of the cache that hold the returned next_h), the course's backward pass computes the
+    course's gradients and keeps its points: one bug, one deduction.  A wrong backward pass still loses them."""
+    from conftest import patched_reference
+    edits = [STEP_OFFSET] + ([("    dpre = dnext_h * (1.0 - next_h * next_h)\n", "    dpre = dnext_h * next_h\n")]
+                             if backward != "course's" else [])
+    sub = patched_reference(tmp_path / "sub", {"rnn_layers.py": edits})
+    rubric = tmp_path / "rnn_step.yaml"
+    rubric.write_text(yaml.safe_dump(rubric_subset(["Q1"], keep=lambda t: t["name"].startswith("rnn_step"))))
+    g = grade(sub, rubric=str(rubric))
+    lost = g.lost()
+    assert {"Q1.1 rnn_step_forward", "Q1.1h rnn_step_forward (hidden cases)"} <= set(lost), sorted(lost)
+    if backward == "course's":
+        assert sorted(lost) == ["Q1.1 rnn_step_forward", "Q1.1h rnn_step_forward (hidden cases)"], sorted(lost)
+        out = g.tests["Q1.2 rnn_step_backward"]["output"]
+        assert "judged with the right next_h in place of the wrong ones your rnn_step_forward returns" in out, \
+            out[:1500]
+    else:
+        assert "Q1.2 rnn_step_backward" in lost, sorted(lost)
+
+
 def test_a_wrong_layer_bound_under_another_name_still_stands_in(tmp_path):
     """The model's loss reaches rnn_backward through an alias (``import rnn_backward as rnn_bwd``) kept in a class
     attribute dict: the grader's stand-in must replace it there too, so the layer's bug costs its own test only
