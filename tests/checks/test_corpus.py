@@ -58,6 +58,21 @@ def test_variant(variant, tmp_path):
     assert not elsewhere, f"one bug, several deductions: also lost {elsewhere}"
 
 
+def _grade_step_tests(tmp_path, edits, question, prefix):
+    """The reference with ``edits`` to rnn_layers.py, graded on the tests of ``question`` whose function starts
+    with ``prefix`` (the step forward and backward passes); (the grade, its lost tests), the step forward pass's
+    two tests among them (every edit here breaks it)."""
+    from conftest import patched_reference
+    sub = patched_reference(tmp_path / "sub", {"rnn_layers.py": edits})
+    rubric = tmp_path / f"{prefix}.yaml"
+    rubric.write_text(yaml.safe_dump(rubric_subset([question], keep=lambda t: t["name"].startswith(prefix))))
+    g = grade(sub, rubric=str(rubric))
+    lost = g.lost()
+    assert {f"{question}.1 {prefix}_forward", f"{question}.1h {prefix}_forward (hidden cases)"} <= set(lost), \
+        sorted(lost)
+    return g, lost
+
+
 CELL_OFFSET = ("    next_c = f * prev_c + i * g\n    tanh_c = np.tanh(next_c)\n",
                "    next_c = f * prev_c + i * g + 0.25\n    tanh_c = np.tanh(next_c)\n")
 
@@ -70,14 +85,8 @@ def test_a_backward_pass_after_a_forward_pass_wrong_on_every_input(tmp_path, bac
     derivative of the student's forward pass (a numeric gradient of it) and passes: one bug, one deduction.  A
     backward pass that is not that derivative fails, and the feedback says to fix the forward pass first, never
     "the fault is here"."""
-    from conftest import patched_reference
     edits = [CELL_OFFSET] + ([("    dprev_c = dc * f\n", "    dprev_c = dc\n")] if backward != "course's" else [])
-    sub = patched_reference(tmp_path / "sub", {"rnn_layers.py": edits})
-    rubric = tmp_path / "lstm_step.yaml"
-    rubric.write_text(yaml.safe_dump(rubric_subset(["Q2"], keep=lambda t: t["name"].startswith("lstm_step"))))
-    g = grade(sub, rubric=str(rubric))
-    lost = g.lost()
-    assert {"Q2.1 lstm_step_forward", "Q2.1h lstm_step_forward (hidden cases)"} <= set(lost), sorted(lost)
+    g, lost = _grade_step_tests(tmp_path, edits, "Q2", "lstm_step")
     if backward == "course's":
         assert sorted(lost) == ["Q2.1 lstm_step_forward", "Q2.1h lstm_step_forward (hidden cases)"], sorted(lost)
         out = g.tests["Q2.2 lstm_step_backward"]["output"]
@@ -100,15 +109,9 @@ def test_a_backward_pass_reading_a_wrong_output_from_its_cache(tmp_path, backwar
     inputs where it is right nor its own derivative can judge the backward pass.  With the cached next_h put
     right (the arrays of the cache that hold the returned next_h), the course's backward pass computes the
     course's gradients and keeps its points: one bug, one deduction.  A wrong backward pass still loses them."""
-    from conftest import patched_reference
     edits = [STEP_OFFSET] + ([("    dpre = dnext_h * (1.0 - next_h * next_h)\n", "    dpre = dnext_h * next_h\n")]
                              if backward != "course's" else [])
-    sub = patched_reference(tmp_path / "sub", {"rnn_layers.py": edits})
-    rubric = tmp_path / "rnn_step.yaml"
-    rubric.write_text(yaml.safe_dump(rubric_subset(["Q1"], keep=lambda t: t["name"].startswith("rnn_step"))))
-    g = grade(sub, rubric=str(rubric))
-    lost = g.lost()
-    assert {"Q1.1 rnn_step_forward", "Q1.1h rnn_step_forward (hidden cases)"} <= set(lost), sorted(lost)
+    g, lost = _grade_step_tests(tmp_path, edits, "Q1", "rnn_step")
     if backward == "course's":
         assert sorted(lost) == ["Q1.1 rnn_step_forward", "Q1.1h rnn_step_forward (hidden cases)"], sorted(lost)
         out = g.tests["Q1.2 rnn_step_backward"]["output"]
