@@ -204,7 +204,25 @@ def _check_forward(student, fn, case, standins=()):
     res = _call(student, fn, args, standins)
     vals = outputs(res.value, spec.n_out, fn)
     for i, name in enumerate(spec.outs):
+        _keeps_precision(fn, name, vals[i], args)
         compare_case(name, vals[i], case.expected[name], FORWARD_TOL, case)
+
+
+def _keeps_precision(fn: str, name: str, value, args) -> None:
+    """Fail if a forward pass's output is a narrower float than its inputs (an h buffer made with
+    dtype=np.float32 for float64 inputs).  Its values pass the comparison (float32 rounds to ~6e-8), but a
+    numeric gradient through it is rounding noise (~1e-2 with the gradient checks' step of 1e-5, probe round
+    L): the student's correct backward pass, and the model's gradient check, would lose the points instead."""
+    got = value["__tensor__"] if isinstance(value, dict) and "__tensor__" in value else value
+    if not isinstance(got, np.ndarray) or got.dtype.kind != "f":
+        return  # not an array: the comparison says what is wrong
+    widest = max((np.asarray(a).dtype for a in args if np.asarray(a).dtype.kind == "f"),
+                 key=lambda d: d.itemsize, default=None)
+    if widest is not None and got.dtype.itemsize < widest.itemsize:
+        fail(f"{name} is {got.dtype} while the inputs are {widest}: it keeps about 7 significant digits, and a "
+             f"gradient check through {fn} (its backward pass's, the whole model's) then measures rounding noise "
+             f"instead of a gradient; make it with the inputs' dtype (np.zeros(shape, dtype=x.dtype), "
+             f"np.zeros_like(...)) instead of dtype=np.float32")
 
 
 def _student_grads(student, fn: str, case, standins=(), args=None, variant: str = ""):
@@ -264,10 +282,14 @@ def _check_gradient(student, fn, case, grad, standins=()):
             else case.inputs[a] for a in fwd.args]
     wrt = fwd.args.index(spec.wrt[spec.grads.index(grad)])
     douts = {k: case.inputs[d] for d, k in zip(spec.douts, spec.dout_of)}
-    if standins:
+    from grader.checklib import blocks
+    if standins or blocks.passes_own_tests(student, spec.forward):
         # The forward pass's values are the grader's: either it stands in, or it passed its own tests (it is
         # one of DEPENDS[fn], and only failing ones stand in).  So its numeric gradient is computed in the
-        # grader, not through the worker with a request per time step and perturbed element.
+        # grader, not through the worker with a request per time step and perturbed element.  A forward pass
+        # that passes its tests in float32 (an h buffer made with dtype=np.float32) rounds its outputs to
+        # ~6e-8, and a central difference with h = 1e-5 turns that into noise of ~1e-2 in the gradient: the
+        # student's correct backward pass would fail the gradient check for it (probe round L)
         num = student.once(("numgrad-oracle", fn, case.name, grad),
                            lambda: oracle_numeric_grad(spec.forward, args, wrt, douts))
     else:
@@ -277,7 +299,6 @@ def _check_gradient(student, fn, case, grad, standins=()):
     if analytic.shape != num.shape:
         fail(f"{grad} has shape {analytic.shape}, expected {num.shape} (the shape of {spec.wrt[spec.grads.index(grad)]})")
     if float(np.max(np.abs(num), initial=0.0)) < 1e-12 and float(np.max(np.abs(analytic), initial=0.0)) < 1e-12:
-        from grader.checklib import blocks
         if not blocks.passes_own_tests(student, spec.forward):
             fail(f"{grad}: your backward pass and the numeric gradient of your forward pass are both zero; a "
                  f"gradient check only counts once {spec.forward} computes the right values")

@@ -121,6 +121,22 @@ def test_a_backward_pass_reading_a_wrong_output_from_its_cache(tmp_path, backwar
         assert "Q1.2 rnn_step_backward" in lost, sorted(lost)
 
 
+def test_a_float32_buffer_in_rnn_forward_costs_rnn_forward_only(tmp_path):
+    """rnn_forward with its h buffer made float32 for float64 inputs (probe round L): its values pass the
+    comparison (float32 rounds to ~6e-8, below 1e-7), but every numeric gradient through it is rounding noise
+    (~1e-2), so the correct rnn_backward's gradient check and the model's lost the points instead (3 points on
+    rnn_backward).  The deduction is made where the cast is, saying so; the rest keep their points."""
+    from conftest import patched_reference
+    sub = patched_reference(tmp_path / "sub", {"rnn_layers.py": [(
+        "    h = np.zeros((N, T, H), dtype=np.result_type(x, h0, Wx, Wh, b))\n    cache = []\n    state = h0\n",
+        "    h = np.zeros((N, T, H), dtype=np.float32)\n    cache = []\n    state = h0\n")]})
+    g = grade(sub, rubric="cs182_hw2", questions="Q1")
+    lost = g.lost()
+    assert set(lost) == {"Q1.3 rnn_forward", "Q1.3h rnn_forward (hidden cases)"}, sorted(lost)
+    assert "h is float32 while the inputs are float64" in lost["Q1.3 rnn_forward"], lost["Q1.3 rnn_forward"][:1500]
+    assert "PASS rnn_forward[hidden-float32]" in g.tests["Q1.3h rnn_forward (hidden cases)"]["output"]
+
+
 def test_a_wrong_layer_bound_under_another_name_still_stands_in(tmp_path):
     """The model's loss reaches rnn_backward through an alias (``import rnn_backward as rnn_bwd``) kept in a class
     attribute dict: the grader's stand-in must replace it there too, so the layer's bug costs its own test only
