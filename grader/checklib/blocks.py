@@ -45,7 +45,11 @@ def own_test(function: str, fixture: str | None = None, parts: tuple = (), test:
 
 
 def passes_own_tests(student, function: str) -> bool:
-    """Whether ``function`` passes every one of its own checks on every case of this run (memoized)."""
+    """Whether ``function`` passes every one of its own checks on every case of this run (memoized) that the
+    test being graded may see: a visible test only the visible cases (the student's code runs here, in the
+    visible tests' worker, and what a hidden case's inputs leave behind must never reach their feedback)."""
+    hidden = student.in_hidden
+
     def run():
         tests = OWN_TESTS.get(function)
         if not tests:
@@ -53,13 +57,15 @@ def passes_own_tests(student, function: str) -> bool:
         with student.quiet():
             for t in tests:
                 for case in cases_mod.cases(t.fixture, student.fixtures):
+                    if case.hidden and not hidden:
+                        continue
                     for part in (t.parts or (None,)):
                         try:
                             t.check(student, case, *(() if part is None else (part,)))
                         except CheckFailure:
                             return False
         return True
-    return student.once(("passes-own-tests", function), run)
+    return student.once(("passes-own-tests", function, hidden), run)
 
 
 def test_name(student, function: str) -> str:
@@ -85,7 +91,7 @@ JUDGED_ON_ITS_OWN = object()
 
 def known_to_fail(student, function: str) -> bool:
     """Whether this run has already found ``function`` failing its own tests (no check is run to find out)."""
-    return student.recalled(("passes-own-tests", function)) == ("ok", False)
+    return student.recalled(("passes-own-tests", function, student.in_hidden)) == ("ok", False)
 
 
 def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool = True,

@@ -282,14 +282,15 @@ def _check_gradient(student, fn, case, grad, standins=()):
             else case.inputs[a] for a in fwd.args]
     wrt = fwd.args.index(spec.wrt[spec.grads.index(grad)])
     douts = {k: case.inputs[d] for d, k in zip(spec.douts, spec.dout_of)}
-    from grader.checklib import blocks
-    if standins or blocks.passes_own_tests(student, spec.forward):
-        # The forward pass's values are the grader's: either it stands in, or it passed its own tests (it is
-        # one of DEPENDS[fn], and only failing ones stand in).  So its numeric gradient is computed in the
-        # grader, not through the worker with a request per time step and perturbed element.  A forward pass
-        # that passes its tests in float32 (an h buffer made with dtype=np.float32) rounds its outputs to
-        # ~6e-8, and a central difference with h = 1e-5 turns that into noise of ~1e-2 in the gradient: the
-        # student's correct backward pass would fail the gradient check for it (probe round L)
+    # Only this case's inputs (its own tests' cases include hidden ones, which a visible test must never run)
+    agrees = standins or student.once(("agrees", spec.forward, case.name, ""),
+                                      lambda: _forward_agrees(student, spec.forward, args))
+    if agrees:
+        # The forward pass's values are the grader's: either it stands in, or it computes them on this case
+        # (to FORWARD_TOL).  So its numeric gradient is computed in the grader, not through the worker with a
+        # request per time step and perturbed element.  A forward pass right to ~6e-8 in float32 (an h buffer
+        # made with dtype=np.float32) gives a central difference with h = 1e-5 noise of ~1e-2: the student's
+        # correct backward pass failed the gradient check for it (probe round L)
         num = student.once(("numgrad-oracle", fn, case.name, grad),
                            lambda: oracle_numeric_grad(spec.forward, args, wrt, douts))
     else:
@@ -299,6 +300,7 @@ def _check_gradient(student, fn, case, grad, standins=()):
     if analytic.shape != num.shape:
         fail(f"{grad} has shape {analytic.shape}, expected {num.shape} (the shape of {spec.wrt[spec.grads.index(grad)]})")
     if float(np.max(np.abs(num), initial=0.0)) < 1e-12 and float(np.max(np.abs(analytic), initial=0.0)) < 1e-12:
+        from grader.checklib import blocks
         if not blocks.passes_own_tests(student, spec.forward):
             fail(f"{grad}: your backward pass and the numeric gradient of your forward pass are both zero; a "
                  f"gradient check only counts once {spec.forward} computes the right values")

@@ -185,6 +185,7 @@ def _per_check(request, student):
     if state.last_module is not None and (state.last_module != module or hidden != state.last_hidden):
         student.sandbox.reset()  # each question, and the hidden cases, start in a fresh worker
     state.last_module, state.last_hidden = module, hidden
+    student.in_hidden = hidden
     if entry is not None:
         if entry.question in state.cfg.tf_unavailable:
             raise EnvironmentFailure("this question's code is TensorFlow, and TensorFlow is not installed where the "

@@ -25,6 +25,7 @@ class Student:
         self.sandbox = sandbox
         self.report = report
         self.fixtures = fixtures          # the run's fixtures folder (visible.h5, hidden.h5 when present)
+        self.in_hidden = False            # a hidden test is being graded (the plugin sets it per check)
         self.isolate_blocks = isolate_blocks  # judge dependent functions with correct building blocks
         self.test_names = test_names or {}    # check name -> the rubric test it counts towards
         self.tracks = dict(tracks or {})      # Q3/Q4: question -> "pytorch" | "tensorflow" graded in this run

@@ -300,8 +300,12 @@ def test_malformed_replies_are_the_students_failure_on_that_check(tmp_path):
 
 
 # ------------------------------------------------------------------ 7. hidden inputs in visible feedback
-def test_hidden_inputs_never_reach_a_visible_test(tmp_path):
-    """Correct code that logs every input it sees to a file in its folder and prints the whole log."""
+@pytest.mark.parametrize("step_backward", ["right", "wrong"])
+def test_hidden_inputs_never_reach_a_visible_test(tmp_path, step_backward):
+    """Code that logs every input rnn_step_forward sees to a file in its folder and prints the whole log.
+    ``wrong``: its rnn_step_backward is wrong too, so rnn_backward's visible checks fail as written and the
+    grader asks whether rnn_step_forward passes its own tests (one bug, one deduction): that must run only
+    its visible cases there (it ran the hidden ones too, in the visible tests' worker)."""
     from grader.engine import cases
     hidden = {f"{float(c.inputs['x'].sum()):.9e}" for c in cases.cases("rnn_step_forward", FIXTURES) if c.hidden}
     body = '''
@@ -318,10 +322,22 @@ for p in ("inputs.log", "/tmp/ag-shared-log"):
     except OSError:
         pass
 '''
-    g = grade(hostile(tmp_path, _wrap_step_forward(body)), questions="Q1")
+    payload = _wrap_step_forward(body)
+    if step_backward == "wrong":
+        payload += ("\n\n_orig_step_back = rnn_step_backward\n\n\n"
+                    "def rnn_step_backward(dnext_h, cache):\n"
+                    "    dx, dprev_h, dWx, dWh, db = _orig_step_back(dnext_h, cache)\n"
+                    "    return dx, dprev_h, dWx, dWh, 2 * db\n")
+    g = grade(hostile(tmp_path, payload), questions="Q1")
     visible = "\n".join(t["output"] for t in g.results["tests"] if t["visibility"] == "visible")
     assert hidden and not any(h in visible for h in hidden)
-    assert g.results["score"] == sum(t["max_score"] for t in g.results["tests"])
+    if step_backward == "right":
+        assert g.results["score"] == sum(t["max_score"] for t in g.results["tests"])
+    else:
+        lost = {t["name"] for t in g.results["tests"] if t["score"] < t["max_score"]}
+        assert lost == {"Q1.2 rnn_step_backward", "Q1.2h rnn_step_backward (hidden cases)"}, lost
+        assert "passes with a correct rnn_step_backward" in "\n".join(
+            t["output"] for t in g.results["tests"] if t["name"] == "Q1.4 rnn_backward")
 
 
 # ------------------------------------------------------------------ 9. nothing outlives the run
