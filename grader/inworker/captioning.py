@@ -38,44 +38,8 @@ def call_named_with(standins, module, name, *args):
     with _standing_in(standins):
         return getattr(importlib.import_module(module), name)(*args)
 
-def cache_with_outputs(result, n_out, right):
-    """A forward pass's cache (``result[n_out - 1]``; ``result`` is what the pass returned) with every array in
-    it that holds one of the pass's own outputs (``result[:n_out - 1]``: the same object, or the same values)
-    replaced by the right value of that output (``right``, in order, cast to the array's dtype).  For a
-    backward pass judged apart from a forward pass whose outputs, and so its cache, are wrong.  Containers
-    (tuple, namedtuple, list, dict, an object's attributes) are rebuilt; nothing of the student's is changed.
-    Returns (the cache, how many arrays were replaced)."""
-    import copy
-
-    import numpy as np
-    outs = [o for o in list(result)[:n_out - 1]]
-    count = [0]
-
-    def fix(obj, depth):
-        if isinstance(obj, np.ndarray):
-            for o, r in zip(outs, right):
-                if isinstance(o, np.ndarray) and (obj is o or (obj.shape == o.shape and np.array_equal(obj, o))):
-                    count[0] += 1
-                    return np.asarray(r, dtype=obj.dtype).reshape(obj.shape)
-            return obj
-        if depth > 3:
-            return obj
-        if isinstance(obj, tuple):
-            items = [fix(v, depth + 1) for v in obj]
-            return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
-        if isinstance(obj, list):
-            return [fix(v, depth + 1) for v in obj]
-        if isinstance(obj, dict):
-            return {k: fix(v, depth + 1) for k, v in obj.items()}
-        if hasattr(obj, "__dict__") and not isinstance(obj, type) and not callable(obj):
-            new = copy.copy(obj)
-            for k, v in vars(obj).items():
-                setattr(new, k, fix(v, depth + 1))
-            return new
-        return obj
-
-    cache = fix(list(result)[n_out - 1], 0)
-    return cache, count[0]
+# the grader asks for it by this module's name (grader/checklib/rnn_layers.py)
+cache_with_outputs = S.cache_with_outputs
 
 
 def make_captioning_model(word_to_idx, input_dim, wordvec_dim, hidden_dim, cell_type, dtype, params=None):

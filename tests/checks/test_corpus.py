@@ -137,6 +137,76 @@ def test_a_float32_buffer_in_rnn_forward_costs_rnn_forward_only(tmp_path):
     assert "PASS rnn_forward[hidden-float32]" in g.tests["Q1.3h rnn_forward (hidden cases)"]["output"]
 
 
+# rnn_layers.py written in one style (probe round L): the step on [x, prev_h] side by side with stacked weights,
+# a vectorised rnn_forward that never calls the step and caches whole arrays, and an rnn_backward that builds
+# each step's cache again from them.  (find, replace) pairs for patched_reference.
+STACKED_STEP = [
+    ("    next_h = np.tanh(x.dot(Wx) + prev_h.dot(Wh) + b)\n    cache = (x, prev_h, Wx, Wh, next_h)\n",
+     "    joined = np.concatenate((x, prev_h), axis=1)\n"
+     "    next_h = np.tanh(joined @ np.concatenate((Wx, Wh), axis=0) + b)\n"
+     "    cache = {'joined': joined, 'W': np.concatenate((Wx, Wh), axis=0), 'out': next_h, 'D': x.shape[1]}\n"),
+    ("    x, prev_h, Wx, Wh, next_h = cache\n    dpre = dnext_h * (1.0 - next_h * next_h)\n"
+     "    dx = dpre.dot(Wx.T)\n    dprev_h = dpre.dot(Wh.T)\n    dWx = x.T.dot(dpre)\n    dWh = prev_h.T.dot(dpre)\n",
+     "    D = cache['D']\n    dpre = dnext_h * (1.0 - cache['out'] ** 2)\n    djoined = dpre @ cache['W'].T\n"
+     "    dx, dprev_h = djoined[:, :D], djoined[:, D:]\n    dW = cache['joined'].T @ dpre\n"
+     "    dWx, dWh = dW[:D], dW[D:]\n"),
+    ("    cache = []\n    state = h0\n    for t in range(T):\n"
+     "        state, step_cache = rnn_step_forward(x[:, t, :], state, Wx, Wh, b)\n"
+     "        h[:, t, :] = state\n        cache.append(step_cache)\n",
+     "    xw = np.einsum('ntd,dh->nth', x, Wx) + b\n    state = h0\n    for t in range(T):\n"
+     "        state = np.tanh(xw[:, t] + state @ Wh)\n        h[:, t] = state\n    cache = (x, h0, Wx, Wh, h)\n"),
+    ("    x0, _, Wx, Wh, _ = cache[0]\n    D = x0.shape[1]\n",
+     "    xs, h0, Wx, Wh, hs = cache\n    D = xs.shape[2]\n"),
+    ("        dx_t, carry, dWx_t, dWh_t, db_t = rnn_step_backward(dh[:, t, :] + carry, cache[t])\n",
+     "        before = hs[:, t - 1] if t else h0\n"
+     "        step = {'joined': np.concatenate((xs[:, t], before), axis=1), 'W': np.concatenate((Wx, Wh), axis=0),\n"
+     "                'out': hs[:, t], 'D': D}\n"
+     "        dx_t, carry, dWx_t, dWh_t, db_t = rnn_step_backward(dh[:, t, :] + carry, step)\n"),
+]
+STEP_DB_MEAN = ("    db = dpre.sum(axis=0)\n", "    db = dpre.mean(axis=0)\n")
+FORWARD_WITHOUT_H0 = ("    state = h0\n    for t in range(T):\n        state = np.tanh(",
+                      "    state = np.zeros_like(h0)\n    for t in range(T):\n        state = np.tanh(")
+RNN_TESTS = ("rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward")
+
+
+@pytest.mark.parametrize("bug", ["step backward", "sequence forward"])
+def test_a_layer_bug_in_caches_of_the_students_own_making(tmp_path, bug):
+    """Probe round L: the layers in STACKED_STEP's style, with one bug.  The grader's stand-in must serve the
+    student's rnn_backward in its own cache layout: a step cache it builds again, where x and prev_h are only
+    blocks of one concatenated array (the stand-in for rnn_step_backward found no handle for it: "TypeError:
+    the cache passed in is not the one the forward pass returned ... so the fault is here"), or the whole-array
+    cache of a vectorised forward pass (the stand-in for rnn_forward handed back a list of step caches:
+    "ValueError: too many values to unpack").  Each bug costs its own function's tests only."""
+    from conftest import patched_reference
+    edits = list(STACKED_STEP) + [STEP_DB_MEAN if bug == "step backward" else FORWARD_WITHOUT_H0]
+    sub = patched_reference(tmp_path / "sub", {"rnn_layers.py": edits})
+    rubric = tmp_path / "rnn_layers.yaml"
+    rubric.write_text(yaml.safe_dump(rubric_subset(["Q1"], keep=lambda t: t["name"] in RNN_TESTS)))
+    g = grade(sub, rubric=str(rubric))
+    own = {"step backward": "Q1.2 rnn_step_backward", "sequence forward": "Q1.3 rnn_forward"}[bug]
+    assert set(g.lost()) == {own, own.replace(" ", "h ", 1) + " (hidden cases)"}, {k: v[:1500] for k, v in g.lost().items()}
+
+
+def test_an_embedding_bug_under_a_loss_that_embeds_by_itself(tmp_path):
+    """Probe round L: CaptioningRNN.loss embeds with W_embed[captions_in] itself and hands word_embedding_backward
+    a cache it made ({'words': ..., 'V': ...}); that backward pass has a bug (dW[x] = dout).  The grader's
+    stand-in finds the word indices and vocabulary size in that cache, so the loss keeps its points (it lost
+    all of them: "the cache passed in is not the one the forward pass returned")."""
+    from conftest import patched_reference
+    sub = patched_reference(tmp_path / "sub", {
+        "rnn_layers.py": [("    x, W = cache\n    dW = np.zeros_like(W)\n    np.add.at(dW, x, dout)\n",
+                           "    dW = np.zeros((cache['V'], dout.shape[2]))\n    dW[cache['words']] = dout\n")],
+        "classifiers/rnn.py": [("        words, embed_cache = word_embedding_forward(captions_in, W_embed)\n",
+                                "        words = W_embed[captions_in]\n"
+                                "        embed_cache = {'words': captions_in, 'V': W_embed.shape[0]}\n")]})
+    rubric = tmp_path / "embedding.yaml"
+    rubric.write_text(yaml.safe_dump(rubric_subset(["Q1"], keep=lambda t: t["name"] in (
+        "word_embedding_backward", "CaptioningRNN.loss (rnn)"))))
+    g = grade(sub, rubric=str(rubric))
+    assert set(g.lost()) == {"Q1.6 word_embedding_backward", "Q1.6h word_embedding_backward (hidden cases)"}, \
+        {k: v[:600] for k, v in g.lost().items()}
+
+
 def test_a_wrong_layer_bound_under_another_name_still_stands_in(tmp_path):
     """The model's loss reaches rnn_backward through an alias (``import rnn_backward as rnn_bwd``) kept in a class
     attribute dict: the grader's stand-in must replace it there too, so the layer's bug costs its own test only
