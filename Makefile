@@ -15,8 +15,10 @@ env: .venv/.requirements.sha256
 grade: env
 	$(PY) -m grader grade "$(SUBMISSION)" --rubric $(RUBRIC) --results "$(RESULTS)"
 
+# worksteal: a few tests take 20-45 s (a whole grade in a 0.5-CPU container); an idle process takes queued tests
+# from the busy one instead of the run ending on one long queue
 test: env
-	$(PY) -m pytest tests -n $(JOBS) -q -rP
+	$(PY) -m pytest tests -n $(JOBS) --dist worksteal -q -rP
 
 bench: env
 	$(PY) -m grader.tools.bench
