@@ -95,6 +95,19 @@ def test_check_close_dtype_message():
         "dx has dtype complex128; a real-valued array was expected")
 
 
+def test_check_close_names_a_float32_result_of_float64_work():
+    """A numpy layer's result in float32 (an accumulator made with dtype=np.float32; probe round L) is ~1e-6 off:
+    the feedback says that is the dtype, not the formula.  Not for a looser (torch, float32) tolerance."""
+    expected = np.linspace(1.0, 30.0, 12).reshape(3, 4) / 7.0
+    got = (expected * (1 + 2e-6)).astype(np.float32)
+    msg = failure(check_close, "dWh", got, expected, 1e-7, hint="dWh must accumulate")
+    assert "dWh is float32 where the inputs are float64" in msg and "must accumulate" not in msg, msg
+    msg = failure(check_close, "loss", (expected * (1 + 1e-4)).astype(np.float32), expected, 1e-5)
+    assert "float32 where" not in msg, msg
+    msg = failure(check_close, "dWh", (expected * 1.5).astype(np.float32), expected, 1e-7, hint="dWh must accumulate")
+    assert "float32 where" not in msg and "must accumulate" in msg, msg   # far off: a wrong formula
+
+
 def test_check_close_nan_message_counts_and_hints():
     got = np.array([1.0, np.nan, np.inf, -np.inf])
     assert failure(check_close, "dx", got, np.ones(4), 1e-8) == "dx contains 3 NaN/inf value(s)"
