@@ -173,6 +173,7 @@ class Sandbox:
         self._handles: dict[int, object] = {}
         self._next_handle = 1
         self.spawned = 0
+        self.abrupt_ends = 0  # workers that ended abruptly (not an OOM kill): the plugin re-runs such a check once
         self._uid = _uid_of(self.user)
         self.isolation = isolation_for(self.user)
         procs.become_subreaper()
@@ -450,6 +451,7 @@ class Sandbox:
         if oom_before is not None and oom_after is not None and oom_after > oom_before:
             raise EnvironmentFailure(f"the grading environment ran out of memory while running {label} (the "
                                      "container's memory limit was hit; not your fault)")
+        self.abrupt_ends += 1
         raise WorkerCrashed(f"the process running {label} ended abruptly (a crash, os._exit, a signal, or a "
                             "CPU/memory limit was hit)")
 
