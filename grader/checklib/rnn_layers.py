@@ -444,7 +444,6 @@ def _against_correct_forward(student, fn: str, case, grad: str, gradcheck: bool)
     spec = BACKWARD[fn]
     fwd = FORWARD[spec.forward]
     base = {a: case.inputs[a] for a in fwd.args}
-    douts = {k: case.inputs[d] for d, k in zip(spec.douts, spec.dout_of)}
     tried, agreed = [], False
     for what, args in [("", base)] + _variants(spec.forward, base):
         arglist = [args[a] for a in fwd.args]
@@ -456,18 +455,7 @@ def _against_correct_forward(student, fn: str, case, grad: str, gradcheck: bool)
             agreed = True
         try:
             got = as_array(grad, _student_grads(student, fn, case, args=arglist, variant=what)[grad])
-            ref = oracle_forward(spec.forward, [np.asarray(v, np.float64) if np.asarray(v).dtype.kind == "f" else v
-                                                for v in arglist])
-            want = oracle_backward(fn, [case.inputs[d] for d in spec.douts], ref[-1])[grad]
-            if gradcheck:
-                wrt = fwd.args.index(spec.wrt[spec.grads.index(grad)])
-                num = oracle_numeric_grad(spec.forward, [np.asarray(v, np.float64) if np.asarray(v).dtype.kind == "f"
-                                                         else v for v in arglist], wrt, douts)
-                if got.shape != num.shape:
-                    fail(f"{grad} has shape {got.shape}, expected {num.shape}")
-                gradcheck_failure(grad, scaled_rel_error(got, num), GRADCHECK_TOL[fn], HINTS.get((fn, grad), ""))
-            else:
-                compare_case(grad, got, want, BACKWARD_TOL, case, hint=HINTS.get((fn, grad), ""))
+            _against_oracle(fn, case, grad, got, arglist, gradcheck)
             if what:
                 student.note(f"judged on inputs with {what}, where your {spec.forward} computes the right values")
             return
@@ -496,7 +484,7 @@ def _against_correct_forward(student, fn: str, case, grad: str, gradcheck: bool)
 
 def _with_right_outputs(student, fn: str, case, grad: str, gradcheck: bool) -> bool:
     """Whether the student's ``grad`` is right on the case when the arrays of their forward pass's cache that
-    hold its own (wrong) outputs hold the right outputs instead (grader/inworker/captioning.py,
+    hold its own (wrong) outputs hold the right outputs instead (grader/inworker/standins.py,
     cache_with_outputs).  False when the cache holds none of them."""
     spec = BACKWARD[fn]
     fwd = FORWARD[spec.forward]
@@ -521,21 +509,28 @@ def _with_right_outputs(student, fn: str, case, grad: str, gradcheck: bool) -> b
         grads = student.once(("grads-right-outputs", fn, case.name), run)
         if grads is None:
             return False
-        got = as_array(grad, grads[grad])
-        ref = oracle_forward(spec.forward, f64)
-        want = oracle_backward(fn, [case.inputs[d] for d in spec.douts], ref[-1])[grad]
-        if gradcheck:
-            wrt = fwd.args.index(spec.wrt[spec.grads.index(grad)])
-            douts = {k: case.inputs[d] for d, k in zip(spec.douts, spec.dout_of)}
-            num = oracle_numeric_grad(spec.forward, f64, wrt, douts)
-            if got.shape != num.shape:
-                return False
-            gradcheck_failure(grad, scaled_rel_error(got, num), GRADCHECK_TOL[fn])
-        else:
-            compare_case(grad, got, want, BACKWARD_TOL, case)
+        _against_oracle(fn, case, grad, as_array(grad, grads[grad]), args, gradcheck)
         return True
     except CheckFailure:
         return False
+
+
+def _against_oracle(fn: str, case, grad: str, got, arglist, gradcheck: bool) -> None:
+    """Fail unless ``got`` is ``grad`` of the grader's own forward pass on ``arglist``: against its analytic
+    gradient (BACKWARD_TOL), or with ``gradcheck`` its numeric one (GRADCHECK_TOL)."""
+    spec = BACKWARD[fn]
+    fwd = FORWARD[spec.forward]
+    f64 = [np.asarray(v, np.float64) if np.asarray(v).dtype.kind == "f" else v for v in arglist]
+    hint = HINTS.get((fn, grad), "")
+    if gradcheck:
+        douts = {k: case.inputs[d] for d, k in zip(spec.douts, spec.dout_of)}
+        num = oracle_numeric_grad(spec.forward, f64, fwd.args.index(spec.wrt[spec.grads.index(grad)]), douts)
+        if got.shape != num.shape:
+            fail(f"{grad} has shape {got.shape}, expected {num.shape}")
+        gradcheck_failure(grad, scaled_rel_error(got, num), GRADCHECK_TOL[fn], hint)
+    else:
+        want = oracle_backward(fn, [case.inputs[d] for d in spec.douts], oracle_forward(spec.forward, f64)[-1])[grad]
+        compare_case(grad, got, want, BACKWARD_TOL, case, hint=hint)
 
 
 def _derivative_of_own_forward(student, fn: str, case, grad: str) -> bool:
