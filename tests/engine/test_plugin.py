@@ -84,30 +84,40 @@ questions:
 """
 
 
-@pytest.fixture
-def run(pytester, tmp_path, monkeypatch):
-    """Run the tiny check module through the plugin; returns (pytester result, outcomes by node id)."""
+def _grade(pytester, tmp_path, monkeypatch, checks: str, rubric: str, questions=("Q9",), student_code=None):
+    """Run a check module through the plugin, as a grading run of its own; returns (pytester result,
+    outcomes by node id).  ``student_code``: the staged rnn_layers.py (absent when None)."""
     fixtures = tmp_path / "fixtures"
     fixtures.mkdir()
     small, large = np.ones(3), np.full(3, 5.0)
     cases.write_cases(fixtures / "visible.h5", [cases.Case("tiny_function", "a_small", "visible", {"x": small}),
                                                 cases.Case("tiny_function", "b_large", "visible", {"x": large})])
     cases.write_cases(fixtures / "hidden.h5", [cases.Case("tiny_function", "hidden-small", "hidden", {"x": small})])
-    rubric = tmp_path / "tiny.yaml"
-    rubric.write_text(RUBRIC)
+    (tmp_path / "tiny.yaml").write_text(rubric)
     stage = tmp_path / "stage"
     (stage / "deeplearning").mkdir(parents=True)
+    staged = StagedFile("rnn_layers.py")
+    if student_code is not None:
+        (stage / "deeplearning" / "__init__.py").write_text("")
+        (stage / "deeplearning" / "rnn_layers.py").write_text(student_code)
+        staged = StagedFile("rnn_layers.py", source="rnn_layers.py", origin="file")
     outcomes = tmp_path / "outcomes.json"
-    cfg = RunConfig(stage=StageReport(str(stage), {"rnn_layers.py": StagedFile("rnn_layers.py")}),
-                    rubric=str(rubric), questions=["Q9"], fixtures=str(fixtures),
+    cfg = RunConfig(stage=StageReport(str(stage), {"rnn_layers.py": staged}),
+                    rubric=str(tmp_path / "tiny.yaml"), questions=list(questions), fixtures=str(fixtures),
                     deadline_epoch=time.time() + 120, outcomes=str(outcomes))
     run_json = tmp_path / "run.json"
     run_json.write_text(cfg.to_json())
-    pytester.makepyfile(test_q9_tiny=CHECKS)
+    pytester.makepyfile(test_q9_tiny=checks)
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     result = pytester.runpytest_subprocess("-p", "grader.engine.plugin", "--ag-run", str(run_json), "-p",
                                            "no:xdist", "-p", "no:cacheprovider", "-q")
     return result, json.loads(outcomes.read_text())
+
+
+@pytest.fixture
+def run(pytester, tmp_path, monkeypatch):
+    """The tiny check module graded with no student file; (pytester result, outcomes by node id)."""
+    return _grade(pytester, tmp_path, monkeypatch, CHECKS, RUBRIC)
 
 
 def _by_check(outcomes: dict) -> dict:
@@ -176,3 +186,71 @@ def test_check_key_parses_node_ids():
     assert plugin.check_key("grader/checks/test_q1_rnn.py::test_rnn_step_backward[hidden-n1-dx]") == (
         "q1_rnn", "rnn_step_backward", "hidden-n1-dx")
     assert plugin.check_key("test_q9_tiny.py::test_passes") == ("q9_tiny", "passes", "")
+
+
+CRASH_CHECKS = '''
+from grader.checklib.compare import CheckFailure
+
+ATTEMPTS = {"once": 0, "always": 0, "wrong": 0}
+
+
+def _attempt(student, name, crash):
+    ATTEMPTS[name] += 1
+    with open("attempts.txt", "a") as f:  # the pytester folder, where the test reads it
+        f.write(f"{name} {ATTEMPTS[name]}\\n")
+    got = student.call("rnn_layers.py", "crash_if", crash, ATTEMPTS[name]).value
+    if got != 1:
+        raise CheckFailure(f"{name}: got {got}")
+
+
+def test_once(student):
+    _attempt(student, "once", "first")   # the worker dies on the first attempt only
+
+
+def test_always(student):
+    _attempt(student, "always", "every")
+
+
+def test_wrong(student):
+    _attempt(student, "wrong", "never")  # returns 2 on its first attempt: a plain failure
+'''
+
+CRASH_STUDENT = '''
+import os
+
+
+def crash_if(when, attempt):
+    if when == "every" or (when == "first" and attempt == 1):
+        os._exit(3)
+    return 1 if when != "never" else attempt + 1
+'''
+
+CRASH_RUBRIC = """
+name: tiny
+title: A check whose worker ends abruptly
+total: 3
+time_budget_s: 120
+defaults: {timeout: 20}
+questions:
+- id: Q9
+  title: tiny
+  points: 3
+  module: q9_tiny
+  tests:
+  - {number: 9.1, name: once, points: 1, checks: [once]}
+  - {number: 9.2, name: always, points: 1, checks: [always]}
+  - {number: 9.3, name: wrong, points: 1, checks: [wrong]}
+"""
+
+
+def test_a_worker_that_ends_abruptly_once_gets_one_more_attempt(pytester, tmp_path, monkeypatch):
+    """A check whose worker ended abruptly (not an OOM kill; e.g. TensorFlow aborting under load) runs once
+    more in a fresh worker: passing then, it passes.  A crash every time still fails, after exactly two
+    attempts, saying the process ended abruptly; a plain wrong answer is not retried."""
+    result, outcomes = _grade(pytester, tmp_path, monkeypatch, CRASH_CHECKS, CRASH_RUBRIC, student_code=CRASH_STUDENT)
+    got = _by_check(outcomes)
+    assert {k: v["outcome"] for k, v in got.items()} == {"once": "passed", "always": "failed", "wrong": "failed"}
+    assert "ended abruptly" in got["always"]["props"]["feedback"]
+    assert got["wrong"]["props"]["feedback"] == "wrong: got 2"
+    attempts = (pytester.path / "attempts.txt").read_text().split("\n")
+    assert attempts == ["once 1", "once 2", "always 1", "always 2", "wrong 1", ""]
