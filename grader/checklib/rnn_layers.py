@@ -266,17 +266,29 @@ def _forward_is_standin(fn, standins) -> bool:
 
 
 def _check_backward(student, fn, case, grad, standins=()):
-    if fn not in DEPENDS and _forward_is_standin(fn, standins):
-        return _against_correct_forward(student, fn, case, grad, gradcheck=False)
+    if _forward_is_standin(fn, standins):
+        if fn not in DEPENDS:
+            return _against_correct_forward(student, fn, case, grad, gradcheck=False)
+        return _sequence_after_wrong_forward(student, fn, case, grad, standins, gradcheck=False)
+    _compare_backward(student, fn, case, grad, standins)
+
+
+def _compare_backward(student, fn, case, grad, standins):
     got = _one_grad(fn, _student_grads(student, fn, case, standins), grad)
     compare_case(grad, got, case.expected[grad], BACKWARD_TOL, case, hint=HINTS.get((fn, grad), ""))
 
 
 def _check_gradient(student, fn, case, grad, standins=()):
+    if _forward_is_standin(fn, standins):
+        if fn not in DEPENDS:
+            return _against_correct_forward(student, fn, case, grad, gradcheck=True)
+        return _sequence_after_wrong_forward(student, fn, case, grad, standins, gradcheck=True)
+    _compare_gradient(student, fn, case, grad, standins)
+
+
+def _compare_gradient(student, fn, case, grad, standins):
     spec = BACKWARD[fn]
     fwd = FORWARD[spec.forward]
-    if fn not in DEPENDS and _forward_is_standin(fn, standins):
-        return _against_correct_forward(student, fn, case, grad, gradcheck=True)
     analytic = as_array(grad, _one_grad(fn, _student_grads(student, fn, case, standins), grad))
     args = [np.asarray(case.inputs[a], dtype=np.float64) if np.asarray(case.inputs[a]).dtype.kind == "f"
             else case.inputs[a] for a in fwd.args]
@@ -384,6 +396,17 @@ def _variants(fn: str, args: dict) -> list[tuple[str, dict]]:
                 ("the gates tied and prev_c = prev_h", dict(tied, prev_c=same_state)),
                 (crossing, _at_crossing(args)),
                 ("next_c = 0, where tanh(next_c) = next_c", _cell_at_zero(args))]
+    if fn in ("rnn_forward", "lstm_forward"):
+        out = [("h0 = 0", dict(args, h0=zero(args["h0"]))), ("b = 0", dict(args, b=zero(args["b"]))),
+               ("b = 0 and h0 = 0", dict(args, b=zero(args["b"]), h0=zero(args["h0"])))]
+        if fn == "lstm_forward":
+            tied = dict(args, **dict(zip(("Wx", "Wh", "b"), _tie_gates(args["Wx"], args["Wh"], args["b"]))))
+            og = dict(args, **dict(zip(("Wx", "Wh", "b"),
+                                       _tie_gates(args["Wx"], args["Wh"], args["b"], blocks=((3, 2),)))))
+            out += [("the i, f, o gates tied", tied), ("the o and g gates tied", og),
+                    ("the gates tied and h0 = 0", dict(tied, h0=zero(args["h0"]))),
+                    ("the gates tied and b = 0", dict(tied, b=zero(tied["b"])))]
+        return out
     return []
 
 
@@ -409,6 +432,10 @@ def oracle_backward(fn: str, douts: list, cache):
         return dict(zip(BACKWARD[fn].grads, o.rnn_step_back(*douts, cache)))
     if fn == "lstm_step_backward":
         return dict(zip(BACKWARD[fn].grads, o.lstm_step_back(*douts, cache)))
+    if fn == "rnn_backward":
+        return dict(zip(BACKWARD[fn].grads, o.rnn_seq_back(*douts, cache)))
+    if fn == "lstm_backward":
+        return dict(zip(BACKWARD[fn].grads, o.lstm_seq_back(*douts, cache)))
     if fn == "word_embedding_backward":
         x, shape = cache
         dW = np.zeros(shape)
@@ -480,6 +507,62 @@ def _against_correct_forward(student, fn: str, case, grad: str, gradcheck: bool)
             return blocks.JUDGED_ON_ITS_OWN
         raise blocks.Inseparable(str(tried[0]))
     raise tried[0]
+
+
+def _sequence_after_wrong_forward(student, fn: str, case, grad: str, standins, gradcheck: bool):
+    """A sequence's backward pass whose forward pass is wrong (its steps right): judged with the grader's
+    forward pass standing in (its cache in the student's own layout where the stand-in can build one, see
+    grader/inworker/standins.py); failing that, with the student's own forward pass on inputs where it
+    computes the right values (h0 = 0, b = 0, the LSTM's gates tied), as a step's backward pass is.  A
+    vectorised forward pass caching whole arrays of its states and gates (probe round L, S07) leaves a cache
+    the grader cannot rebuild: a forward pass that ignores h0 is still right at h0 = 0.  A backward pass
+    that cannot read the grader's cache, on an input where no variant helps, could not be judged apart
+    from the forward pass (blocks.Inseparable), rather than "the fault is here"."""
+    from grader.checklib import blocks
+    spec = BACKWARD[fn]
+    fwd = FORWARD[spec.forward]
+    compare = _compare_gradient if gradcheck else _compare_backward
+    try:
+        return compare(student, fn, case, grad, standins)
+    except CheckFailure as exc:
+        with_grader_forward = exc
+    cell = spec.forward.split("_")[0]
+    if any(blocks.known_to_fail(student, f) for f in (f"{cell}_step_forward", f"{cell}_step_backward")):
+        raise with_grader_forward
+    base = {a: case.inputs[a] for a in fwd.args}
+    for what, args in _variants(spec.forward, base):
+        arglist = [args[a] for a in fwd.args]
+        if not student.once(("agrees", spec.forward, case.name, what),
+                            lambda: _forward_agrees(student, spec.forward, arglist)):
+            continue
+        got = as_array(grad, _student_grads(student, fn, case, args=arglist, variant=what)[grad])
+        _against_oracle(fn, case, grad, got, arglist, gradcheck)  # a wrong backward pass fails here
+        student.note(f"judged on inputs with {what}, where your {spec.forward} computes the right values")
+        return None
+    if not _raises_on(student, fn, case, standins) or _raises_on(student, fn, case, ()):
+        raise with_grader_forward
+    # It reads only its own forward pass's cache, whose values are wrong on every input tried: judged as the
+    # derivative of that forward pass (as a step's backward pass is), or else not apart from it
+    if not gradcheck and _derivative_of_own_forward(student, fn, case, grad):
+        student.note(f"judged as the derivative of your own {spec.forward}, which a numeric gradient confirms: "
+                     f"on no input tried does your {spec.forward} compute the course's values (see "
+                     f"{blocks.test_name(student, spec.forward)}), so {grad} could not be compared with them")
+        return blocks.JUDGED_ON_ITS_OWN
+    try:
+        compare(student, fn, case, grad, ())
+    except CheckFailure as own:
+        raise blocks.Inseparable(str(own)) from None
+    return None
+
+
+def _raises_on(student, fn: str, case, standins) -> bool:
+    """Whether the student's backward pass fails to run (an exception, not a wrong value) on the cache of
+    the forward pass with ``standins``."""
+    try:
+        _student_grads(student, fn, case, standins)
+        return False
+    except CheckFailure:
+        return True
 
 
 def _with_right_outputs(student, fn: str, case, grad: str, gradcheck: bool) -> bool:

@@ -151,8 +151,8 @@ def _step_handles(sb, cache, kind):
     return [_held(sb, c, kind, release=True) for c in cache]
 
 
-def cb_rnn_backward(sb, dh, cache):
-    steps = _step_handles(sb, cache, "rnn_step")
+def rnn_seq_back(dh, steps):
+    """(dx (N, T, D), dh0 (N, H), dWx, dWh, db) of the sequence whose step caches are ``steps``."""
     dh = _f(dh, 3, "dh")
     if dh.shape[1] != len(steps):
         raise ValueError(f"dh has {dh.shape[1]} timesteps, the cache {len(steps)}")
@@ -163,7 +163,11 @@ def cb_rnn_backward(sb, dh, cache):
     for t in reversed(range(T)):
         dxt, carry, dwx, dwh, dbt = rnn_step_back(dh[:, t] + carry, steps[t])
         dx[:, t], dWx, dWh, db = dxt, dWx + dwx, dWh + dwh, db + dbt
-    return tuple(_like(g, dh) for g in (dx, carry, dWx, dWh, db))
+    return dx, carry, dWx, dWh, db
+
+
+def cb_rnn_backward(sb, dh, cache):
+    return tuple(_like(g, dh) for g in rnn_seq_back(dh, _step_handles(sb, cache, "rnn_step")))
 
 
 def cb_lstm_step_forward(sb, x, prev_h, prev_c, Wx, Wh, b):
@@ -189,8 +193,8 @@ def cb_lstm_forward(sb, x, h0, Wx, Wh, b):
     return _like(h, x, Wx), caches, _like(cs, x, Wx)
 
 
-def cb_lstm_backward(sb, dh, cache):
-    steps = _step_handles(sb, cache, "lstm_step")
+def lstm_seq_back(dh, steps):
+    """(dx (N, T, D), dh0 (N, H), dWx, dWh, db) of the sequence whose step caches are ``steps``."""
     dh = _f(dh, 3, "dh")
     if dh.shape[1] != len(steps):
         raise ValueError(f"dh has {dh.shape[1]} timesteps, the cache {len(steps)}")
@@ -201,7 +205,11 @@ def cb_lstm_backward(sb, dh, cache):
     for t in reversed(range(T)):
         dxt, ch, cc, dwx, dwh, dbt = lstm_step_back(dh[:, t] + ch, cc, steps[t])
         dx[:, t], dWx, dWh, db = dxt, dWx + dwx, dWh + dwh, db + dbt
-    return tuple(_like(g, dh) for g in (dx, ch, dWx, dWh, db))
+    return dx, ch, dWx, dWh, db
+
+
+def cb_lstm_backward(sb, dh, cache):
+    return tuple(_like(g, dh) for g in lstm_seq_back(dh, _step_handles(sb, cache, "lstm_step")))
 
 
 def cb_word_embedding_forward(sb, x, W):

@@ -187,6 +187,62 @@ def test_a_layer_bug_in_caches_of_the_students_own_making(tmp_path, bug):
     assert set(g.lost()) == {own, own.replace(" ", "h ", 1) + " (hidden cases)"}, {k: v[:1500] for k, v in g.lost().items()}
 
 
+# An LSTM written in another style (probe round L, S07): a forward pass that never calls the step and caches
+# whole arrays of its states and gates, and a backward pass that reads them.  (find, replace) pairs.
+WHOLE_ARRAY_LSTM = [
+    ("    h = np.zeros((N, T, H), dtype=np.result_type(x, h0, Wx, Wh, b))\n    cache = []\n    state_h = h0\n"
+     "    state_c = np.zeros_like(h0)\n    for t in range(T):\n"
+     "        state_h, state_c, step_cache = lstm_step_forward(\n            x[:, t, :], state_h, state_c, Wx, Wh, b)\n"
+     "        h[:, t, :] = state_h\n        cache.append(step_cache)\n",
+     "    hs, cs, gates = np.zeros((N, T + 1, H)), np.zeros((N, T + 1, H)), np.zeros((N, T, 4 * H))\n"
+     "    hs[:, 0] = h0\n    for t in range(T):\n        a = x[:, t] @ Wx + hs[:, t] @ Wh + b\n"
+     "        gates[:, t, :3 * H] = 1 / (1 + np.exp(-a[:, :3 * H]))\n        gates[:, t, 3 * H:] = np.tanh(a[:, 3 * H:])\n"
+     "        i, f, o, g = np.split(gates[:, t], 4, axis=1)\n        cs[:, t + 1] = f * cs[:, t] + i * g\n"
+     "        hs[:, t + 1] = o * np.tanh(cs[:, t + 1])\n    h = hs[:, 1:]\n    cache = (x, hs, cs, gates, Wx, Wh)\n"),
+    ("    x0, _, _, Wx, Wh = cache[0][:5]\n    D = x0.shape[1]\n", "    xs, hs, cs, gates, Wx, Wh = cache\n    D = xs.shape[2]\n"),
+    ("        dx_t, carry_h, carry_c, dWx_t, dWh_t, db_t = lstm_step_backward(\n"
+     "            dh[:, t, :] + carry_h, carry_c, cache[t])\n",
+     "        i, f, o, g = np.split(gates[:, t], 4, axis=1)\n        dht, tc = dh[:, t] + carry_h, np.tanh(cs[:, t + 1])\n"
+     "        dct = carry_c + dht * o * (1 - tc ** 2)\n"
+     "        da = np.hstack([dct * g * i * (1 - i), dct * cs[:, t] * f * (1 - f), dht * tc * o * (1 - o),\n"
+     "                        dct * i * (1 - g ** 2)])\n"
+     "        dx_t, carry_h, carry_c = da @ Wx.T, da @ Wh.T, dct * f\n"
+     "        dWx_t, dWh_t, db_t = xs[:, t].T @ da, hs[:, t].T @ da, da.sum(axis=0)\n"),
+]
+LSTM_BUGS = {
+    "forward ignores h0": [("    hs[:, 0] = h0\n", "    hs[:, 0] = 0\n")],
+    "forward caches c + 0.1": [("cs[:, t + 1] = f * cs[:, t] + i * g\n", "cs[:, t + 1] = f * cs[:, t] + i * g + 0.1\n")],
+    "forward ignores h0, backward halves dWx": [("    hs[:, 0] = h0\n", "    hs[:, 0] = 0\n"),
+                                                 ("xs[:, t].T @ da, hs", "0.5 * xs[:, t].T @ da, hs")],
+}
+
+
+@pytest.mark.parametrize("bug", list(LSTM_BUGS))
+def test_a_whole_array_lstm_cache_after_a_wrong_forward_pass(tmp_path, bug):
+    """A vectorised lstm_forward caching whole arrays of states and gates leaves a cache the grader cannot
+    rebuild with the right values; the stand-in handed its backward pass a list of step caches ("ValueError:
+    too many values to unpack ... this also fails with a correct lstm_forward, so the fault is here": 4.3 of
+    7 points lost on a correct lstm_backward).  Now the backward pass is judged on inputs where the forward
+    pass is right (h0 = 0 for one that ignores h0), or as the derivative of the student's forward pass where
+    no input helps (c + 0.1): the forward bug costs lstm_forward's tests only, and a backward bug still
+    costs lstm_backward's."""
+    from conftest import patched_reference
+    sub = patched_reference(tmp_path / "sub", {"rnn_layers.py": WHOLE_ARRAY_LSTM + LSTM_BUGS[bug]})
+    rubric = tmp_path / "lstm_layers.yaml"
+    rubric.write_text(yaml.safe_dump(rubric_subset(["Q2"], keep=lambda t: t["name"] in ("lstm_forward", "lstm_backward"))))
+    g = grade(sub, rubric=str(rubric))
+    lost = g.lost()
+    want = {"Q2.3 lstm_forward", "Q2.3h lstm_forward (hidden cases)"}
+    if "backward" in bug:
+        assert want | {"Q2.4 lstm_backward"} <= set(lost), sorted(lost)
+        assert "dWx" in lost["Q2.4 lstm_backward"], lost["Q2.4 lstm_backward"][:1500]
+        return
+    assert set(lost) == want, {k: v[:1500] for k, v in lost.items()}
+    out = g.tests["Q2.4 lstm_backward"]["output"]
+    note = "judged on inputs with h0 = 0" if "h0" in bug else "judged as the derivative of your own lstm_forward"
+    assert note in out, out[:1500]
+
+
 def test_an_embedding_bug_under_a_loss_that_embeds_by_itself(tmp_path):
     """Probe round L: CaptioningRNN.loss embeds with W_embed[captions_in] itself and hands word_embedding_backward
     a cache it made ({'words': ..., 'V': ...}); that backward pass has a bug (dW[x] = dout).  The grader's
