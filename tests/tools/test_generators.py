@@ -4,6 +4,7 @@ import shutil
 import subprocess
 
 import h5py
+import numpy as np
 import pytest
 
 from conftest import FIXTURES, PYTHON, REFERENCE, TEMPLATE, run_cli
@@ -124,3 +125,19 @@ def test_fixtures_stay_small_and_hidden_cases_are_separate():
 def test_example_submission_is_generated_and_current():
     proc = run_cli("examples", "--check")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_tf32_emulation_rounds_to_a_10_bit_mantissa():
+    """grader.tools.spread's TF32 emulation (the margin the tolerances would keep on a GPU with TF32 on): every
+    float32 keeps 10 mantissa bits, is the nearest such value (ties away from zero), and keeps its sign."""
+    torch = pytest.importorskip("torch")
+    from grader.tools.spread import _tf32_round
+    x = torch.from_numpy(np.random.RandomState(0).standard_normal(10_000).astype(np.float32) * 1e3)
+    ties = torch.tensor([1 + 2 ** -11, -(1 + 2 ** -11), 3 * 2 ** -11 + 1], dtype=torch.float32)
+    r = _tf32_round(torch.cat([x, ties]))
+    bits = r.view(torch.int32)
+    assert int((bits & 0x1FFF).abs().max()) == 0                       # the 13 dropped bits are zero
+    ulp = torch.ldexp(torch.ones_like(r), torch.frexp(torch.cat([x, ties]))[1] - 11)  # TF32 spacing at |x|
+    assert bool(((r - torch.cat([x, ties])).abs() <= ulp / 2).all())   # nearest
+    assert bool((torch.sign(r) == torch.sign(torch.cat([x, ties]))).all())
+    assert r[-3:].tolist() == [1 + 2 ** -10, -(1 + 2 ** -10), 1 + 2 ** -9]  # ties away from zero
