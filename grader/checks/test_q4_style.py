@@ -19,7 +19,7 @@ from grader.engine import cases
 from grader.questions import FILES
 from grader.checklib.tensors import check_values, norm_error, tensor_result
 from grader.checklib import blocks
-from grader.checklib.compare import fail
+from grader.checklib.compare import CheckFailure, fail
 
 try:  # the grader's own recomputations and correct losses (not in the pre-check bundle)
     from grader.oracle import squeezenet as oracle
@@ -45,10 +45,22 @@ def _helper(student, fn, *args, label, standins=()):
     track: same arguments, same results); ``standins``: the student's losses replaced by the grader's for
     this call (one bug, one deduction)."""
     f, helpers = file_of(student), ("tf_style" if is_tf(student) else "style")
-    if standins:
-        return student.helper(helpers, fn, FILES[f].module, *args, list(standins), label=label, needs=f,
-                              callbacks=blocks.callbacks_for(oracle_style, standins)).value
-    return student.helper(helpers, fn, FILES[f].module, *args, label=label, needs=f).value
+    try:
+        if standins:
+            return student.helper(helpers, fn, FILES[f].module, *args, list(standins), label=label, needs=f,
+                                  callbacks=blocks.callbacks_for(oracle_style, standins)).value
+        return student.helper(helpers, fn, FILES[f].module, *args, label=label, needs=f).value
+    except CheckFailure as exc:
+        if is_tf(student) and student.report.files[f].era == "tf1" and "NoneType" in str(exc):
+            raise CheckFailure(f"{exc}\n{TF1_UNKNOWN_SIZE}") from None
+        raise
+
+
+# The course's TF 1.x notebooks run gram_matrix, style_loss and tv_loss on features of model.image, a placeholder
+# of shape [None, None, None, 3] (grader/inworker/tf_style.py, _run_loss)
+TF1_UNKNOWN_SIZE = ("In the course's TensorFlow 1.x notebook the image's height and width are unknown to the graph "
+                    "(model.image is a placeholder of shape [None, None, None, 3]), so get_shape() / .shape give None "
+                    "for them: read them with tf.shape(features) instead.")
 
 # Tolerances (float32 on the CPU, as the course).  Error measure:
 # max |got - expected| / max |expected| (cases_torch.norm_error); for a scalar

@@ -26,8 +26,11 @@ _TF1_ATTRS = {"sess.run", "tf.gradients", "tf.placeholder", "tf.Session", "tf.In
               "tf.variables_initializer", "tf.train.AdamOptimizer", "tf.get_default_session", "tf.get_collection",
               "tf.random_uniform", "tf.squared_difference", "sess.graph"}
 # tf.math and tf.linalg are no evidence: TensorFlow 1.13 and later have them too.
+# The 2019 notebooks' set-up cells load the Keras SqueezeNet (model.load_weights, model.trainable = False) and
+# walk its layers in their own extract_features(x, cnn) (cnn.net.layers): a notebook whose student cells are
+# plain tensor ops is told by those (probe round M: one without its style_transfer cell was graded as TF1)
 _TF2_ATTRS = {"tf.GradientTape", "tape.gradient", "tape.watch", "t.gradient", "t.watch", "tf.keras", "model.predict",
-              "model.net"}
+              "model.net", "cnn.net", "model.load_weights", "model.trainable"}
 
 
 # The same as grader.engine.rewrite.dotted: this module also runs in the worker, which never imports engine/.

@@ -171,7 +171,8 @@ def student(request):
     for e in state.rubric.entries():
         for c in e.checks:
             names.setdefault(c, e.name)
-    yield Student(sb, cfg.stage, cfg.fixtures, state.rubric.isolate_building_blocks, names, tracks=cfg.tracks)
+    yield Student(sb, cfg.stage, cfg.fixtures, state.rubric.isolate_building_blocks, names, tracks=cfg.tracks,
+                  rubric_tracks=tuple(cfg.rubric_tracks))
     if owned:
         sb.close()
 

@@ -49,16 +49,23 @@ def _nhwc(a) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- running one loss, either era
-def _run_loss(mod, era, build):
+def _run_loss(mod, era, build, known_size=False):
     """``build(make_input)`` calls the student's function; ``make_input(array)`` makes a differentiable
-    input from an NHWC array.  Returns the result as a record (or the raw non-tensor value)."""
+    input from an NHWC array.  Returns the result as a record (or the raw non-tensor value).
+
+    TF1: the input's N, H and W are unknown to the graph, as in the course's notebook, whose gram_matrix,
+    style_loss and tv_loss tests (and the style targets of its style-transfer loop) run on features of
+    ``model.image``, a placeholder of shape [None, None, None, 3]; only its content_loss test passes a
+    feature map of known size (``known_size``).  A gram_matrix that reads H and W with get_shape() fails
+    there, so it fails its own test here, not only the style-transfer run (probe round M)."""
     tf = _tf()
     if era == "tf1":
         with TF1Env(mod) as env:
             feed, inputs = {}, []
 
             def make_input(a):
-                ph = tf.compat.v1.placeholder(tf.float32, shape=a.shape)
+                shape = a.shape if known_size else (None,) * (a.ndim - 1) + a.shape[-1:]
+                ph = tf.compat.v1.placeholder(tf.float32, shape=shape)
                 feed[ph] = a
                 inputs.append(ph)
                 return ph * 1.0  # a computed tensor, as a network's feature map is
@@ -103,7 +110,7 @@ def content_loss(module, name, content_weight, current, original, era=None):
         target = orig if era == "tf1" else _tf().constant(orig)
         return fn(float(content_weight), make_input(cur), target)
 
-    return _run_loss(mod, era, build)
+    return _run_loss(mod, era, build, known_size=True)
 
 
 def gram_matrix(module, name, features, normalize, era=None):

@@ -21,7 +21,7 @@ from grader.engine.staging import StageReport
 class Student:
     def __init__(self, sandbox: Sandbox, report: StageReport, fixtures: Path | str | None = None,
                  isolate_blocks: bool = True, test_names: dict[str, str] | None = None,
-                 tracks: dict[str, str] | None = None):
+                 tracks: dict[str, str] | None = None, rubric_tracks: tuple[str, ...] = ("pytorch",)):
         self.sandbox = sandbox
         self.report = report
         self.fixtures = fixtures          # the run's fixtures folder (visible.h5, hidden.h5 when present)
@@ -29,6 +29,7 @@ class Student:
         self.isolate_blocks = isolate_blocks  # judge dependent functions with correct building blocks
         self.test_names = test_names or {}    # check name -> the rubric test it counts towards
         self.tracks = dict(tracks or {})      # Q3/Q4: question -> "pytorch" | "tensorflow" graded in this run
+        self.rubric_tracks = tuple(rubric_tracks)  # the tracks the rubric allows
         self.timeout: float | None = None  # the current check's per-call limit (from the rubric)
         self._memo: dict = {}
         self._notes: list[str] = []
@@ -61,7 +62,7 @@ class Student:
         """Module name of a student file, or a failure that says it is missing / does not import."""
         msg = self.report.missing_message(staged_as)
         if msg:
-            fail(msg)
+            fail(self._or_tensorflow(staged_as, msg))
         mod = FILES[staged_as].module
         try:
             self.sandbox.import_module(mod, timeout=self.timeout)
@@ -72,6 +73,20 @@ class Student:
         except WorkerError as exc:
             fail(f"importing {self.report.files[staged_as].source or staged_as} failed: {exc}")
         return mod
+
+    def _or_tensorflow(self, staged_as: str, msg: str) -> str:
+        """A missing PyTorch file's message, under a rubric that also grades the TensorFlow track: the
+        TensorFlow files were looked for too (a TensorFlow student who left out a notebook was told of the
+        PyTorch file only, probe round M)."""
+        from grader.questions import FILES, QUESTIONS, TENSORFLOW
+        if TENSORFLOW not in self.rubric_tracks:
+            return msg
+        tf = [n for q in QUESTIONS.values() if staged_as in q.files
+              for f in q.tf_files for n in FILES[f].names + FILES[f].notebooks]
+        where = " was not found in your submission"
+        if not tf or where not in msg:
+            return msg
+        return msg.replace(where, f"{where}, nor its TensorFlow version ({' or '.join(tf)})", 1)
 
     def names(self, staged_as: str) -> list[str]:
         mod = self.require(staged_as)

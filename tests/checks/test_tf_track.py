@@ -186,16 +186,43 @@ def test_staging_picks_each_track_from_its_own_notebooks(tmp_path):
         shutil.rmtree(Path(report.stage_dir).parent, ignore_errors=True)
 
 
+def _nb19_style_without_its_loop(dest: Path) -> Path:
+    """CS231n 2019's TF2 style-transfer notebook as a student may hand it in: the set-up cells (the Keras
+    SqueezeNet loaded with load_weights, extract_features(x, cnn) over cnn.net.layers) and the four losses as
+    plain tensor ops, without the cell that defines style_transfer (the only one with a GradientTape)."""
+    text = (SOLUTIONS / "tf2" / "style_transfer_tensorflow.py").read_text()
+    losses = "\n\n".join(ast.get_source_segment(text, f) for f in ast.parse(text).body if isinstance(f, ast.FunctionDef)
+                         and f.name in ("content_loss", "gram_matrix", "style_loss", "tv_loss")) + "\n"
+    cells = ["import numpy as np\nimport tensorflow as tf\nfrom cs231n.classifiers.squeezenet import SqueezeNet\n",
+             "SAVE_PATH = 'cs231n/datasets/squeezenet.ckpt'\nmodel = SqueezeNet()\nmodel.load_weights(SAVE_PATH)\n"
+             "model.trainable = False\n",
+             "def extract_features(x, cnn):\n    features = []\n    prev_feat = x\n"
+             "    for i, layer in enumerate(cnn.net.layers[:-2]):\n        next_feat = layer(prev_feat)\n"
+             "        features.append(next_feat)\n        prev_feat = next_feat\n    return features\n",
+             losses]
+    nb = {"nbformat": 4, "nbformat_minor": 2, "metadata": {},
+          "cells": [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+                     "source": c.splitlines(keepends=True)} for c in cells]}
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / ST).write_text(json.dumps(nb, indent=1))
+    return dest
+
+
 @pytest.mark.parametrize("form, era", [
     ("the TF1 style-transfer notebook alone, its losses written with tf.math / tf.linalg names", "tf1"),
     ("CS231n 2020's style_transfer_tensorflow.py alone, tensor ops only", "tf2"),
+    ("CS231n 2019's TF2 style-transfer notebook without its style_transfer cell", "tf2"),
 ])
 def test_one_era_from_what_the_whole_submission_shows(tmp_path, form, era):
     """tf.math and tf.linalg are in TensorFlow 1.13+ too (no evidence; a chain counts once), and code that
-    shows no era is graded by its layout: a notebook is the 2017-2019 one, a .py file CS231n 2020's."""
+    shows no era is graded by its layout: a notebook is the 2017-2019 one, a .py file CS231n 2020's.  A 2019
+    notebook's set-up cells show TF2 (model.load_weights, cnn.net.layers) where its student cells do not (it
+    was graded as TF1, whose loop runs on a placeholder of unknown size: 2 points lost, probe round M)."""
     from grader.engine import staging
     sub = tmp_path / "sub"
-    if era == "tf1":
+    if form.startswith("CS231n 2019"):
+        _nb19_style_without_its_loop(sub)
+    elif era == "tf1":
         _tf1_variant(sub, {"gram_matrix": TF1_GRAM_AS_WRITTEN_IN_1X, "tv_loss": TF1_TV_MATH})
         (sub / NV).unlink()
     else:
@@ -462,3 +489,32 @@ def test_q3_in_pytorch_and_q4_in_tensorflow(tmp_path):
     assert not _lost(g), _lost(g)
     assert "Q3: graded as PyTorch" in g.results["output"]
     assert "Q4: graded as TensorFlow (2.x style" in g.results["output"]
+
+
+# A gram_matrix that reads H and W with get_shape(): fine in TF2, where shapes are known, but in the TF1 notebooks
+# its own test (on model.image, a placeholder of shape [None, None, None, 3]) fails, as the course's did
+TF1_GRAM_STATIC_SIZE = """    N, H, W, C = features.get_shape().as_list()
+    F = tf.reshape(features, [H * W, C])
+    gram = tf.matmul(F, F, transpose_a=True)
+    if normalize:
+        gram /= float(H * W * C)
+    return gram"""
+
+
+@needs_tf
+def test_a_tf1_gram_of_static_size_loses_on_gram_matrix_only(tmp_path):
+    """Probe round M: the grader's gram_matrix test fed a placeholder of known size, so such a gram_matrix passed
+    it, and the points went on the style-transfer run instead (a bare TypeError).  Now its own test fails,
+    saying why, and the style-transfer run keeps its points with the grader's gram_matrix standing in.  A
+    TensorFlow student without the network-visualization notebook is told that its TensorFlow files were
+    looked for too, not only the PyTorch ones."""
+    sub = _tf1_variant(tmp_path / "sub", {"gram_matrix": TF1_GRAM_STATIC_SIZE})
+    (sub / NV).unlink()
+    g = grade(sub, rubric=RUBRIC, questions="Q3,Q4")
+    lost = _lost(g)
+    assert set(lost) - set(Q3_TESTS) <= {"Q4.2 gram_matrix", "Q4.2h gram_matrix (hidden cases)"}, lost
+    assert "Q4.2 gram_matrix" in lost, lost
+    assert "read them with tf.shape(features) instead" in g.tests["Q4.2 gram_matrix"]["output"]
+    q3 = g.tests[Q3_TESTS[0]]["output"]
+    assert "nor its TensorFlow version (net_visualization_tensorflow.py or NetworkVisualization-TensorFlow.ipynb)" \
+        in q3, q3[:600]
