@@ -171,9 +171,13 @@ def build(ref) -> list[Case]:
                 f"{fn} with seeded weights (loaded by parameter order) on {n} inputs, train mode")
 
         # ------------------------------------------------------ losses
+        # No batch of one: the bce_loss that CS231n 2020-2022 provide squeezes the logits, which at N = 1 leaves a
+        # 0-d input for a target of shape (1,), and torch raises (probe round M: two correct submissions lost a
+        # third of the hidden test on the course's own helper); the notebook never runs a batch of one, and a
+        # mean over two logits, unlike one, tells a mean from a sum
         loss_cases = [  # (case, N, scale, seed, column)
             ("notebook", BATCH, 2.0, 541, False),
-            ("hidden-n1", 1, 2.0, 542, False),
+            ("hidden-n2", 2, 2.0, 542, False),
             ("hidden-column", 16, 3.0, 543, True),
             ("hidden-large-logits", 32, 25.0, 544, False),
         ]

@@ -131,8 +131,27 @@ def test_catalogue_has_the_required_mutants():
     assert len(Q5_MUTANTS) >= 5
 
 
+# CS231n 2021-2022 as students handed it in (probe round M): the provided bce_loss, which squeezes the logits,
+# labels made as (N,) tensors, and both networks ending in (N,) logits (an nn.Flatten(0) after the last Linear):
+# the squeeze failed the losses' batch of one, and the (N,) logits the forward checks (5 points on right values)
+BCE_SQUEEZE = ("def bce_loss(", "def bce_loss(input, target):\n    bce = nn.BCEWithLogitsLoss()\n"
+               "    return bce(input.squeeze(), target)\n")
+STYLE_2021_FLAT_LOGITS = [
+    BCE_SQUEEZE,
+    ("    real_part = bce_loss(logits_real, torch.ones_like(logits_real))\n"
+     "    fake_part = bce_loss(logits_fake, torch.zeros_like(logits_fake))\n",
+     "    N = logits_real.shape[0]\n    real_part = bce_loss(logits_real, torch.ones(N, device=logits_real.device))\n"
+     "    fake_part = bce_loss(logits_fake, torch.zeros(N, device=logits_fake.device))\n"),
+    ("    loss = bce_loss(logits_fake, torch.ones_like(logits_fake))\n",
+     "    loss = bce_loss(logits_fake, torch.ones(logits_fake.shape[0], device=logits_fake.device))\n"),
+    ("        nn.Linear(256, 1),\n", "        nn.Linear(256, 1),\n        nn.Flatten(0),\n"),
+    ("        nn.Linear(4 * 4 * 64, 1),\n", "        nn.Linear(4 * 4 * 64, 1),\n        nn.Flatten(0),\n"),
+]
+
+
 def test_2019_and_2020_course_variants_get_full_marks(tmp_path):
-    subs = {"2019": _patched(tmp_path / "s2019", STYLE_2019), "2020": _patched(tmp_path / "s2020", STYLE_2020)}
+    subs = {"2019": _patched(tmp_path / "s2019", STYLE_2019), "2020": _patched(tmp_path / "s2020", STYLE_2020),
+            "2021 flat logits": _patched(tmp_path / "s2021", STYLE_2021_FLAT_LOGITS)}
     for key, g in _grade_many(subs).items():
         assert not g.lost(), (key, g.lost())
         assert g.results["score"] == 20 and len(g.tests) == 13, key
