@@ -119,7 +119,13 @@ def judged(student, run: Callable, depends_on: tuple[str, ...], available: bool 
             try:
                 return run(())
             except CheckFailure:
+                pass
+            # Blocks this run has not judged yet may be wrong too (Q2's model after Q1 found only the word
+            # embedding wrong, in a file that does not import: probe round N): replace every one that fails
+            bad = tuple(f for f in depends_on if not passes_own_tests(student, f))
+            if set(bad) <= set(known) or (only_blocks and set(bad) >= set(depends_on)):
                 raise with_blocks from None
+            return _with_correct_blocks(student, run, bad, closure, note_own_fails=True)
     try:
         if hung:
             raise CheckFailure(f"not run with your {', '.join(hung)}: it did not return in time earlier in this run")

@@ -76,6 +76,7 @@ def layer_closure(bad) -> set:
 def judged(student, run, deps):
     """``run(standins)`` judged with correct layers where the student's fail their own tests."""
     from grader.checklib import blocks
+    student.require(MODEL_FILE)  # a missing or broken model file says so alone (the layers' file may be either)
     return blocks.judged(student, run, deps, available=oracle_layers is not None, closure=layer_closure)
 
 
@@ -137,15 +138,23 @@ def check_grads(student, case, standins=()):
     missing = [k for k in want if k not in grads]
     if missing:
         fail(f"grads is missing {', '.join(missing)} (one entry per parameter in self.params)")
+    try:
+        check_loss(student, case, standins)
+        loss_wrong = False
+    except CheckFailure:
+        loss_wrong = True
     bad = []
     for k in want:
         try:
             check_close(f"grads['{k}']", grads[k], case.expected["grad_" + k], GRADS_TOL, hidden=True,
-                        hint=MODEL_GRAD_HINTS.get(k, ""))
+                        hint="" if loss_wrong else MODEL_GRAD_HINTS.get(k, ""))
         except CheckFailure as exc:  # collect every wrong gradient in one message
             bad.append(str(exc))
     if bad:
-        fail("; ".join(bad))
+        # a wrong loss (a missing mask, the wrong targets) moves every gradient: the per-gradient hints would
+        # point away from it (probe round N)
+        fail(("the loss itself is wrong on this case (see the loss check), and every gradient follows from it: "
+              "fix the loss first; " if loss_wrong else "") + "; ".join(bad))
 
 
 def check_model_gradient(student, case, standins=()):
@@ -174,6 +183,12 @@ def check_model_gradient(student, case, standins=()):
         num = ((vals[0::2] - vals[1::2]) / (2 * h)).reshape(x.shape)
         if float(np.max(np.abs(num))) < 1e-12 and float(np.max(np.abs(analytic))) < 1e-12:
             _nontrivial_or_fail(student, case, standins, k)
+        if float(np.max(np.abs(num))) < 1e-12 <= float(np.max(np.abs(analytic))):
+            # the relative error over a zero numeric gradient is a meaningless 1e+07 (probe round N: h0 without
+            # b_proj): say what it means
+            bad.append(f"{k}: your loss does not depend on {k} (its numeric gradient is zero), yet grads['{k}'] is "
+                       f"not (largest |entry| {float(np.max(np.abs(analytic))):.1e}): the loss leaves {k} out")
+            continue
         err = float(np.max(np.abs(num - analytic)) / max(np.max(np.abs(num)), 1e-8))
         if not err <= MODEL_GRADCHECK_TOL:
             hint = MODEL_GRAD_HINTS.get(k, "")

@@ -173,6 +173,7 @@ def _oracle():
 def judged(student, fn: str, run):
     """``run(standins)`` for a function of this file, with its dependencies' stand-ins when they fail."""
     from grader.checklib import blocks
+    student.require(RNN_FILE)  # a missing or broken file says so alone: no correct block makes it appear
     deps = DEPENDS.get(fn) or ((BACKWARD[fn].forward,) if fn in BACKWARD else ())
     if not deps:
         return run(())

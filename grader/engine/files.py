@@ -262,9 +262,11 @@ def safe_extract(zpath: Path, dest: Path, *, suffixes: tuple[str, ...] | None, m
 
 
 def copy_tree_regular(src: Path, dest: Path, *, suffixes: tuple[str, ...] | None = None,
-                      skip_dirs=IGNORED_DIRS, max_file: int | None = None, skipped: list | None = None) -> int:
+                      skip_dirs=IGNORED_DIRS, max_file: int | None = None, skipped: list | None = None,
+                      oversize: list | None = None) -> int:
     """Copy the regular files of ``src`` (never links, pipes or devices; not into ignored folders; none
-    over ``max_file`` bytes: each of those is named in ``skipped``) to ``dest``; returns the bytes copied."""
+    over ``max_file`` bytes: each of those is named in ``skipped``, or listed in ``oversize`` when given,
+    for the caller to read in place) to ``dest``; returns the bytes copied."""
     copied = 0
     for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
         here = Path(dirpath)
@@ -274,7 +276,9 @@ def copy_tree_regular(src: Path, dest: Path, *, suffixes: tuple[str, ...] | None
             if (suffixes is not None and not fn.lower().endswith(suffixes)) or not is_regular(p):
                 continue
             if max_file is not None and p.lstat().st_size > max_file:
-                if skipped is not None:
+                if oversize is not None:
+                    oversize.append(p)
+                elif skipped is not None:
                     skipped.append(f"{p.relative_to(src).as_posix()}: larger than {max_file // 1024**2} MB (skipped)")
                 continue
             target = dest / p.relative_to(src)

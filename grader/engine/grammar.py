@@ -44,6 +44,26 @@ def newer_syntax(text: str) -> tuple[int, str] | None:
     return None
 
 
+def syntax_error(text: str) -> str | None:
+    """The student-facing reason ``text`` cannot be imported on any Python (a plain syntax error, not newer
+    syntax: ``newer_syntax`` says those), or None.  IPython's own syntax (``%matplotlib inline``, ``!pip``)
+    pasted from a notebook is named as such."""
+    try:
+        ast.parse(text, feature_version=GRADING_PYTHON)
+        return None
+    except SyntaxError as exc:
+        line, msg = exc.lineno or 1, exc.msg or "invalid syntax"
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return f"it cannot be parsed as Python ({type(exc).__name__})"
+    lines = text.splitlines()
+    src = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    shown = f": {src[:80]}" if src else ""
+    if src.startswith(("%", "!")):
+        return (f"SyntaxError at line {line}{shown}: that is IPython syntax, which works only in a notebook's "
+                "cell, not in a .py file: delete that line")
+    return f"SyntaxError at line {line} ({msg}){shown}"
+
+
 def describe(found: tuple[int, str]) -> str:
     """The student-facing reason, for a file ``newer_syntax`` found a line in."""
     line, what = found

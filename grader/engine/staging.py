@@ -95,6 +95,8 @@ class StageReport:
         if f is None or f.origin in ("file", "notebook"):
             return None
         names = FILES[staged_as].shown
+        if f.origin == "unreadable" and f.note.startswith("SyntaxError"):  # grammar.syntax_error
+            return f"{f.source or names} could not be imported ({f.note}); these checks could not run"
         if f.origin == "unreadable":
             return f"{names} could not be read ({f.note}); these checks could not run"
         return f"{names} was not found in your submission; these checks could not run"
@@ -132,6 +134,24 @@ def _unpack_inner_zips(root: Path, messages: list[str], used: int) -> None:
             messages.append(f"upload: {rel} was skipped: {exc}")
 
 
+ARCHIVES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz", ".rar", ".7z", ".gz")
+
+
+def _other_archives(folder: Path) -> list[str]:
+    """Lines naming the archives in an uploaded folder that are not read (only a .zip is): a folder holding only
+    hw2.tar.gz was told "no rnn_layers.py in the submission" and nothing else (probe round N)."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS and not d.startswith("."))
+        for fn in sorted(filenames):
+            kind = next((a for a in ARCHIVES if fn.lower().endswith(a)), None)
+            if kind and files.is_regular(Path(dirpath) / fn):
+                rel = (Path(dirpath) / fn).relative_to(folder).as_posix()
+                out.append(f"upload: {rel} is a {kind} archive, which is not read: upload a .zip "
+                           "(collectSubmission.sh makes one) or the files themselves")
+    return out[:20]
+
+
 def _walk_sources(root: Path) -> list[Path]:
     found = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
@@ -145,14 +165,21 @@ def _walk_sources(root: Path) -> list[Path]:
     return found
 
 
+# A folder or file name that says it is not the copy handed in: "assignment2_old/", "backup", "hw2 - Copy"
+STALE = re.compile(r"(^|[^a-z0-9])(old|older|backup|backups|bak|archive|archived|prev|previous|orig|original|"
+                   r"copy|unused|deprecated|draft|scratch|tmp|temp)([^a-z]|$)", re.I)
+
+
 def _rank(rel: PurePosixPath, staged_as: str):
-    """Lower is better: inside deeplearning/ or cs231n/, right sub-folder, shallow, CS182 name first."""
+    """Lower is better: not in a folder named as a stale copy (old/, backup/), inside deeplearning/ or cs231n/,
+    right sub-folder, shallow, CS182 name first."""
     parts = rel.parts[:-1]
+    stale = any(STALE.search(p) for p in parts)
     in_pkg = any(p in ("deeplearning", "cs231n") for p in parts)
     sub_ok = ("classifiers" in parts) if staged_as.startswith("classifiers/") else ("classifiers" not in parts)
     names = FILES[staged_as].names
     name_rank = names.index(rel.name) if rel.name in names else len(names)
-    return (not sub_ok, not in_pkg, name_rank, len(parts), rel.as_posix())
+    return (stale, not sub_ok, not in_pkg, name_rank, len(parts), rel.as_posix())
 
 
 def _read_source(path: Path) -> tuple[str | None, str]:
@@ -167,13 +194,27 @@ def _read_source(path: Path) -> tuple[str | None, str]:
         return None, exc.strerror or str(exc)
 
 
+# What a student appends to a file's name that does not make it another file: "_final", "-v2", "_done", "2" (only
+# these: "_tensorflow", "_old", "_test" name another file)
+_VERSION_TAG = re.compile(r"[\s_\-.]*(final|finished|done|complete|completed|submit|submitted|submission|new|"
+                          r"latest|fixed|working|mine|solution|solved|answers?|v?\d{1,3})$")
+
+
 def _near_misses(sources: list[Path], root: Path, names: tuple[str, ...]) -> list[str]:
-    """Files whose name is one of ``names`` but for case, a download's " (1)" or " - Copy", or a suffix."""
+    """Files whose name is one of ``names`` but for case, a download's " (1)" or " - Copy", or a version tag
+    ("rnn_layers_final.py", "network_visualization_v2.py": probe round N, 0/50 for correct code)."""
     want = {n.lower()[:-3] for n in names}
     out = []
     for p in sources:
+        if p.suffix.lower() != ".py" or p.name in names:
+            continue
         stem = re.sub(r"(\s*\(\d+\)|\s*-\s*copy(\s*\(\d+\))?|\s+copy)$", "", p.stem.lower())
-        if p.suffix.lower() == ".py" and stem in want and p.name not in names:
+        if stem in want:
+            out.append(p.relative_to(root).as_posix())
+            continue
+        base = next((w for w in want if stem.startswith(w) and len(stem) > len(w)), None)
+        tag = stem[len(base):] if base else ""
+        if base and _VERSION_TAG.fullmatch(tag):  # a word that says which version, never another track's
             out.append(p.relative_to(root).as_posix())
     return out
 
@@ -210,10 +251,13 @@ def find_student_files(root: Path, template: Path = TEMPLATE
             messages.append(f"{staged_as}: graded {rel} as {names[0]}, the course's name for it: rename the file "
                             f"{names[0]} when you hand it in")
         newer = grammar.newer_syntax(text) if text is not None else None
+        broken = grammar.syntax_error(text) if text is not None and newer is None else None
         if text is None:
             sf.origin, sf.note = "unreadable", how
         elif newer is not None:  # Gradescope's Python cannot import it: graded so on every machine
             sf.origin, sf.note = "unreadable", grammar.describe(newer)
+        elif broken is not None:  # said once, here; the course's starter stands in for it (stage())
+            sf.origin, sf.note = "unreadable", broken
         else:
             texts[staged_as] = text
             if how:
@@ -225,6 +269,9 @@ def find_student_files(root: Path, template: Path = TEMPLATE
                 why = (f" (it implements {written[best]} of the file's functions; "
                        + ", ".join(c.relative_to(root).as_posix() for c in cands[1:] if written[c] == 0)[:300]
                        + " implements none: the course's starter file)")
+            if not why and any(read[c][0] != text for c in cands[1:]):
+                # two versions of the file, neither the starter: say which one counted, and that they differ
+                why = f" (a different version of the file: check that {rel} is the one you meant to hand in)"
             messages.append(f"{staged_as}: used {rel}; also found {others} (ignored){why}")
         found[staged_as] = sf
     notebooks = [p for p in sources if p.suffix == ".ipynb"]
@@ -404,16 +451,36 @@ def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = No
     root.mkdir()
     unpack_messages: list[str] = []
     if submission.is_dir():
-        skipped: list[str] = []
+        oversize: list[Path] = []
         used = files.copy_tree_regular(submission, root, suffixes=SOURCE_SUFFIXES, max_file=MAX_NOTEBOOK_BYTES,
-                                       skipped=skipped)
-        unpack_messages += [_upload_line(line) for line in skipped]
+                                       oversize=oversize)
+        for p in oversize:
+            rel = p.relative_to(submission)
+            if p.suffix.lower() == ".zip":
+                # assignment2.zip (datasets and all) left in the folder: its code members are read in place, as
+                # an uploaded zip's are (probe round N: a 300 MB one was skipped whole, 0/60 for correct code)
+                dest = root / rel.with_suffix("")
+                n = 1
+                while dest.exists():
+                    dest, n = root / rel.with_name(f"{rel.stem}.{n}"), n + 1
+                dest.mkdir(parents=True)
+                try:
+                    used += _extract(p, dest, unpack_messages, rel.as_posix(), max(0, MAX_ZIP_BYTES - used))
+                except files.ZipUnreadable as exc:
+                    unpack_messages.append(f"upload: {rel.as_posix()} was skipped: {exc}")
+            else:
+                unpack_messages.append(_upload_line(f"{rel.as_posix()}: larger than {MAX_NOTEBOOK_BYTES // 1024**2} "
+                                                    "MB (skipped)"))
+        unpack_messages += _other_archives(submission)
     else:
         try:
             used = _extract(submission, root, unpack_messages, submission.name, MAX_ZIP_BYTES)
         except files.ZipUnreadable as exc:
             shutil.rmtree(base, ignore_errors=True)
             raise StagingError(f"{exc}; upload a .zip made by collectSubmission.sh or your files directly") from None
+        if not any(root.iterdir()) and not unpack_messages:
+            unpack_messages.append(f"upload: {submission.name} holds no files (an empty zip): zip your assignment "
+                                   "folder again (collectSubmission.sh makes the zip) and upload that")
     _unpack_inner_zips(root, unpack_messages, used)
     found, messages, notebooks, texts = find_student_files(root, template)
     messages += unpack_messages
@@ -439,13 +506,24 @@ def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = No
             dest.write_text(texts[staged_as], encoding="utf-8")  # as UTF-8, whatever encoding Python read
     from grader.engine import notebook  # Q3-Q5 code may live only in a notebook
     notebook.fill_from_notebooks(report, root, notebooks, pkg, template=template)
+    for staged_as, sf in found.items():
+        starter = tpl_pkg / staged_as
+        if sf.origin in ("missing", "unreadable") and starter.is_file() and not (pkg / staged_as).exists():
+            # The course's starter file in its place: its own tests still say it is missing (StageReport), while
+            # another file that imports it (classifiers/rnn.py: from ..rnn_layers import *) imports, and is judged
+            # with correct versions of its functions standing in (probe round N: a correct rnn.py lost 19.5
+            # points, "No module named deeplearning.rnn_layers ... so the fault is here")
+            (pkg / staged_as).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(starter, pkg / staged_as)
     prepare_sources(report, pkg)
     prepare_tensorflow(report, pkg)
     for staged_as, sf in found.items():
         if sf.origin == "missing":
             report.messages.append(f"{staged_as}: no {FILES[staged_as].shown} in the submission")
         elif sf.origin == "unreadable":
-            report.messages.append(f"{staged_as}: {sf.source} could not be read ({sf.note})")
+            verb = "imported" if sf.note.startswith("SyntaxError") else "read"
+            report.messages.append(f"{staged_as}: {sf.source} could not be {verb} ({sf.note})")
+
     for p in stage_dir.rglob("*"):
         os.chmod(p, 0o755 if p.is_dir() else 0o644)
     os.chmod(stage_dir, 0o755)

@@ -17,18 +17,19 @@ from grader.inworker import standins as S
 LAYERS_MODULE = S.LAYERS_MODULE
 
 
-def _standing_in(names):
+def _standing_in(names, objects=()):
+    """The stand-ins for ``names``, installed in the staged package and in ``objects`` (the model judged)."""
     if not names:
         return contextlib.nullcontext()
     import importlib
     mod = importlib.import_module(LAYERS_MODULE)
     originals = {n: getattr(mod, n, None) for n in S.STEP_NAMES + ("rnn_forward", "lstm_forward")}
-    return S.installed(LAYERS_MODULE, S.for_layers(names, originals))
+    return S.installed(LAYERS_MODULE, S.for_layers(names, originals), objects)
 
 
 def call_with(standins, fn, *args):
     """``fn(*args)`` (e.g. a model's loss or sample method) with ``standins`` in place."""
-    with _standing_in(standins):
+    with _standing_in(standins, [getattr(fn, "__self__", None)]):
         return fn(*args)
 
 
@@ -58,7 +59,7 @@ def loss_with_param(model, name, value, features, captions, standins=()):
     old = model.params[name]
     model.params[name] = value
     try:
-        with _standing_in(standins):
+        with _standing_in(standins, [model]):
             return model.loss(features, captions)[0]
     finally:
         model.params[name] = old
@@ -82,7 +83,7 @@ def train_captioning(data_dir, cell_type, config, standins=()):
                               batch_size=config["batch_size"],
                               optim_config={"learning_rate": config["learning_rate"]},
                               lr_decay=config["lr_decay"], verbose=False, print_every=10 ** 9)
-    with _standing_in(standins):
+    with _standing_in(standins, [model]):
         solver.train()
     return {"loss_history": np.asarray(solver.loss_history, dtype=np.float64),
             "params": {k: np.asarray(v, dtype=np.float64) for k, v in model.params.items()}}

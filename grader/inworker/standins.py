@@ -26,11 +26,12 @@ from grader.sandbox.protocol import Handle
 
 
 @contextlib.contextmanager
-def installed(module: str, standins: dict):
+def installed(module: str, standins: dict, objects=()):
     """Replace each function ``name`` of ``module`` by ``standins[name]`` wherever the staged package holds
     it: under its own name (``from x import *`` copies it), under another (``import rnn_backward as bwd``),
     as a class attribute or static method, and in a dict, list or tuple of a module or class
-    (``_CELLS = {'rnn': (rnn_forward, rnn_backward)}``); restore everything afterwards."""
+    (``_CELLS = {'rnn': (rnn_forward, rnn_backward)}``), and in the attributes of ``objects`` (the model being
+    judged: ``self.cell_forward = rnn_forward`` in its __init__, probe round N); restore everything afterwards."""
     mod = importlib.import_module(module)
     undo: list = []
     modules = [m for n, m in list(sys.modules.items())
@@ -41,7 +42,12 @@ def installed(module: str, standins: dict):
         mod.__dict__[name] = fn
         if original is None:
             continue
-        for get, put in _places(original, modules):
+        in_objects: list = []
+        for obj in objects:
+            d = getattr(obj, "__dict__", None)
+            if isinstance(d, dict) and not isinstance(obj, type):
+                _scan(d, original, in_objects, 0)
+        for get, put in _places(original, modules) + in_objects:
             value = get()
             new = _replaced(value, original, fn, 0)
             if new is not _MISSING:  # (a place found earlier may hold something else by now)
@@ -382,11 +388,35 @@ _STEP_OUTS = {"rnn_step_forward": 2, "lstm_step_forward": 3, "word_embedding_for
 STEP_NAMES = tuple(_STEP_OUTS)
 
 
+# The course's parameter names: a stand-in is called as the student calls the course's function, keywords too
+# (probe round N: rnn_step_forward(x=..., prev_h=...) got "standin() got an unexpected keyword argument")
+PARAMS = {"rnn_step_forward": ("x", "prev_h", "Wx", "Wh", "b"), "rnn_step_backward": ("dnext_h", "cache"),
+          "lstm_step_forward": ("x", "prev_h", "prev_c", "Wx", "Wh", "b"),
+          "lstm_step_backward": ("dnext_h", "dnext_c", "cache"), "word_embedding_forward": ("x", "W"),
+          "word_embedding_backward": ("dout", "cache"), "rnn_backward": ("dh", "cache"),
+          "lstm_backward": ("dh", "cache")}
+
+
+def _bind(name, args, kwargs) -> tuple:
+    """``args`` and ``kwargs`` of a call to the course's ``name`` as its positional arguments (TypeError as
+    Python raises it for a call that does not fit the signature)."""
+    if not kwargs:
+        return args
+    import inspect
+    sig = inspect.Signature([inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in PARAMS[name]])
+    try:
+        bound = sig.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{name}() {exc}") from None
+    return tuple(bound.arguments[p] for p in PARAMS[name] if p in bound.arguments)
+
+
 def _step_forward(name, original, record_only=False):
     """Stand-in (or, with ``record_only``, the student's own pass that also gets the grader's handle)."""
     n = _STEP_OUTS[name]
 
-    def standin(*args):
+    def standin(*args, **kwargs):
+        args = _bind(name, args, kwargs)
         got = tuple(channel.call(name, *args))
         _remember_inputs(name, args, got[-1])
         if record_only:
@@ -399,8 +429,8 @@ def _step_forward(name, original, record_only=False):
 
 
 def _backward(name):
-    def standin(*args):
-        *douts, cache = args
+    def standin(*args, **kwargs):
+        *douts, cache = _bind(name, args, kwargs)
         h = _handle_of(cache, name)
         if h is None and name == "word_embedding_backward":
             h = _embedding_handle(cache, douts[0])

@@ -110,9 +110,21 @@ def lstm_seq(x, h0, Wx, Wh, b):
 
 
 # ---------------------------------------------------------------- channel requests
+def _rows(*states):
+    """A step's x, prev_h (and prev_c) as (N, .) arrays, as the course's numpy code takes them: one of them, or
+    all, may be a single (.,) vector that broadcasting pairs with every row (a sample() feeding the <START>
+    word's (D,) embedding, probe round N).  Returns (the arrays, whether every one was a vector: the outputs are
+    then vectors too)."""
+    arrs = [np.asarray(a) for a in states]
+    n = max((a.shape[0] for a in arrs if a.ndim == 2), default=1)
+    rows = [np.broadcast_to(a, (n, a.shape[0])) if a.ndim == 1 else a for a in arrs]
+    return rows, all(a.ndim == 1 for a in arrs)
+
+
 def cb_rnn_step_forward(sb, x, prev_h, Wx, Wh, b):
-    h, cache = rnn_step(x, prev_h, Wx, Wh, b)
-    return _like(h, x, Wx), sb.keep(("rnn_step", cache))
+    (x2, h2), vector = _rows(x, prev_h)
+    h, cache = rnn_step(x2, h2, Wx, Wh, b)
+    return _like(h[0] if vector else h, x, Wx), sb.keep(("rnn_step", cache))
 
 
 def _held(sb, handle, kind, release=False):
@@ -171,7 +183,10 @@ def cb_rnn_backward(sb, dh, cache):
 
 
 def cb_lstm_step_forward(sb, x, prev_h, prev_c, Wx, Wh, b):
-    h, c, cache = lstm_step(x, prev_h, prev_c, Wx, Wh, b)
+    (x2, h2, c2), vector = _rows(x, prev_h, prev_c)
+    h, c, cache = lstm_step(x2, h2, c2, Wx, Wh, b)
+    if vector:
+        h, c = h[0], c[0]
     return _like(h, x, Wx), _like(c, x, Wx), sb.keep(("lstm_step", cache))
 
 
@@ -214,7 +229,9 @@ def cb_lstm_backward(sb, dh, cache):
 
 def cb_word_embedding_forward(sb, x, W):
     x, W = np.asarray(x), _f(W, 2, "W")
-    if x.dtype.kind not in "iu" or x.ndim != 2 or (x.size and (x.min() < 0 or x.max() >= W.shape[0])):
+    # (N, T) as the docstring says, or what W[x] also takes in the course's code: one index (self._start), or
+    # one per caption
+    if x.dtype.kind not in "iu" or x.ndim > 2 or (x.size and (x.min() < 0 or x.max() >= W.shape[0])):
         raise ValueError(f"x must be (N, T) word indices below {W.shape[0]}")
     return _like(W[x], W), sb.keep(("word_embedding", (x, W.shape)))
 

@@ -243,6 +243,68 @@ def test_a_whole_array_lstm_cache_after_a_wrong_forward_pass(tmp_path, bug):
     assert note in out, out[:1500]
 
 
+# A wrong layer under a model that calls it the way some students do (probe round N): the grader's stand-in
+# must take what the course's numpy code takes.  (find, replace) pairs of classifiers/rnn.py; the layer bug.
+STEP_WITHOUT_B = ("    next_h = np.tanh(x.dot(Wx) + prev_h.dot(Wh) + b)\n", "    next_h = np.tanh(x.dot(Wx) + prev_h.dot(Wh))\n")
+FORWARD_H0_ZERO = ("    state = h0\n    for t in range(T):\n        state, step_cache = rnn_step_forward(",
+                   "    state = np.zeros_like(h0)\n    for t in range(T):\n        state, step_cache = rnn_step_forward(")
+MODEL_STYLES = {
+    # the <START> word's embedding as one (W,) vector, broadcast against the (N, H) state (seed 004's sample)
+    "a (W,) start vector": (STEP_WITHOUT_B, [(
+        "        current = np.full(N, self._start, dtype=np.int64)\n        for t in range(max_length):\n"
+        "            x = W_embed[current]\n",
+        "        current = None\n        for t in range(max_length):\n"
+        "            x = W_embed[self._start] if current is None else W_embed[current]\n")]),
+    "keyword arguments": (STEP_WITHOUT_B, [("                h, _ = rnn_step_forward(x, h, Wx, Wh, b)\n",
+                                            "                h, _ = rnn_step_forward(x=x, prev_h=h, Wx=Wx, Wh=Wh, b=b)\n")]),
+    # the recurrent layer held by the model (set in __init__), so a stand-in in the module does not reach it
+    "the layer as an attribute": (FORWARD_H0_ZERO, [
+        ("        self.cell_type = cell_type\n",
+         "        self.cell_type = cell_type\n        self.cell_forward = rnn_forward if cell_type == 'rnn' else lstm_forward\n"),
+        ("            hidden, seq_cache = rnn_forward(words, h0, Wx, Wh, b)\n",
+         "            hidden, seq_cache = self.cell_forward(words, h0, Wx, Wh, b)\n")]),
+}
+
+
+@pytest.mark.parametrize("style", list(MODEL_STYLES))
+def test_a_wrong_layer_under_a_model_that_calls_it_its_own_way(tmp_path, style):
+    """The stand-in refused a (W,) input ("x must be a 2-d numeric array ... so the fault is here") and keyword
+    arguments ("standin() got an unexpected keyword argument"), and never reached a layer the model holds as an
+    attribute: 3-6.5 points lost on the model's correct code.  Each layer bug now costs its own tests only."""
+    from conftest import patched_reference
+    bug, model = MODEL_STYLES[style]
+    sub = patched_reference(tmp_path / "sub", {"rnn_layers.py": [bug], "classifiers/rnn.py": model})
+    g = grade(sub, rubric="cs182_hw2", questions="Q1")
+    own = "Q1.1 rnn_step_forward" if bug is STEP_WITHOUT_B else "Q1.3 rnn_forward"
+    lost = g.lost()
+    assert set(lost) <= {own, own.replace(" ", "h ", 1) + " (hidden cases)"} and own in lost, \
+        {k: v[:800] for k, v in lost.items()}
+
+
+@pytest.mark.parametrize("form", ["missing", "%matplotlib inline in it"])
+def test_a_correct_model_keeps_its_points_when_the_layers_file_is_missing_or_broken(tmp_path, form):
+    """Probe round N: without an importable rnn_layers.py, classifiers/rnn.py could not be imported ("No module
+    named deeplearning.rnn_layers ... so the fault is here"): a correct model lost all of its 19.5 points.  The
+    course's starter file now stands in for the missing one, and the model is judged with correct layers; the
+    layers' own tests say the file is missing, or what line to delete, and nothing else."""
+    from conftest import patched_reference
+    sub = patched_reference(tmp_path / "sub", {})
+    layers = sub / "deeplearning" / "rnn_layers.py"
+    if form == "missing":
+        layers.unlink()
+    else:
+        layers.write_text(layers.read_text().replace("import numpy as np\n", "import numpy as np\n%matplotlib inline\n", 1))
+    g = grade(sub, rubric="cs182_hw2", questions="Q1,Q2")
+    model = [n for n in g.tests if "CaptioningRNN" in n or "overfit" in n]
+    assert len(model) == 10 and not set(model) & set(g.lost()), {k: v[:600] for k, v in g.lost().items()}
+    layer_tests = set(g.tests) - set(model)
+    assert layer_tests == set(g.lost())
+    why = "was not found in your submission" if form == "missing" else "%matplotlib inline: that is IPython syntax"
+    for name in layer_tests:
+        out = g.tests[name]["output"]
+        assert why in out and "fault is here" not in out and "on no input tried" not in out, out[:600]
+
+
 def test_an_embedding_bug_under_a_loss_that_embeds_by_itself(tmp_path):
     """Probe round L: CaptioningRNN.loss embeds with W_embed[captions_in] itself and hands word_embedding_backward
     a cache it made ({'words': ..., 'V': ...}); that backward pass has a bug (dW[x] = dout).  The grader's

@@ -179,7 +179,8 @@ def test_a_zip_holding_a_file_twice_is_read_as_unzip_reads_it(tmp_path, staged):
     assert any("holds twice (the last copy is used" in m for m in r.messages), r.messages
 
 
-@pytest.mark.parametrize("name", ["rnn_layers (1).py", "RNN_Layers.py", "rnn_layers - Copy.py"])
+@pytest.mark.parametrize("name", ["rnn_layers (1).py", "RNN_Layers.py", "rnn_layers - Copy.py", "rnn_layers_final.py",
+                                  "rnn_layers-v2.py"])
 def test_a_file_named_almost_right_is_graded_and_the_student_told(tmp_path, staged, name):
     sub = _copy(REFERENCE, tmp_path / "submission")
     (sub / "deeplearning" / "rnn_layers.py").rename(sub / "deeplearning" / name)
@@ -188,13 +189,81 @@ def test_a_file_named_almost_right_is_graded_and_the_student_told(tmp_path, stag
     assert any(f"graded deeplearning/{name} as rnn_layers.py" in m for m in r.messages), r.messages
 
 
-def test_a_missing_student_module_is_not_called_the_staffs_fault(tmp_path, staged):
+@pytest.mark.parametrize("name", ["rnn_layers_old.py", "rnn_layers_tf.py", "rnn_layers_test.py"])
+def test_a_name_that_says_another_file_is_not_taken(tmp_path, staged, name):
+    sub = _copy(REFERENCE, tmp_path / "submission")
+    (sub / "deeplearning" / "rnn_layers.py").rename(sub / "deeplearning" / name)
+    assert staged(sub).files["rnn_layers.py"].origin == "missing"
+
+
+def test_a_missing_student_module_stages_the_starter_in_its_place(tmp_path, staged):
+    """Another file imports it (classifiers/rnn.py: from deeplearning.rnn_layers import *): with the course's
+    starter there it imports, and its checks judge it with correct layers standing in; the file's own
+    checks still say it is missing (StageReport.missing_message)."""
     sub = _copy(REFERENCE, tmp_path / "submission")
     (sub / "deeplearning" / "rnn_layers.py").unlink()
     r = staged(sub)
-    said = [m for m in r.messages if m.startswith("classifiers/rnn.py: line")]
-    assert said and "rnn_layers.py is not in your submission" in said[0], r.messages
-    assert not any("staff" in m for m in said)
+    assert r.files["rnn_layers.py"].origin == "missing"
+    assert "was not found in your submission" in r.missing_message("rnn_layers.py")
+    assert _text(r, "rnn_layers.py") == (TEMPLATE / "deeplearning" / "rnn_layers.py").read_text()
+    assert "from deeplearning.rnn_layers import *\n" in _text(r, "classifiers/rnn.py")  # not skipped
+    assert "rnn_layers.py: no rnn_layers.py in the submission" in r.messages
+    assert not any("staff" in m for m in r.messages)
+
+
+def test_a_file_with_a_syntax_error_says_which_line_and_stages_the_starter(tmp_path, staged):
+    sub = _copy(REFERENCE, tmp_path / "submission")
+    layers = sub / "deeplearning" / "rnn_layers.py"
+    layers.write_text(layers.read_text().replace("import numpy as np\n", "import numpy as np\n%matplotlib inline\n", 1))
+    r = staged(sub)
+    msg = r.missing_message("rnn_layers.py")
+    assert r.files["rnn_layers.py"].origin == "unreadable", msg
+    line = layers.read_text().splitlines().index("%matplotlib inline") + 1
+    assert f"could not be imported (SyntaxError at line {line}: %matplotlib inline: that is IPython syntax" in msg, msg
+    assert "delete that line" in msg
+    assert _text(r, "rnn_layers.py") == (TEMPLATE / "deeplearning" / "rnn_layers.py").read_text()
+
+
+def test_a_stale_copy_in_an_old_folder_gives_way(tmp_path, staged):
+    """Probe round N: the real files at the top, an old package in assignment2_old/deeplearning/ (the same
+    functions written): the old one was graded, for being inside a package folder."""
+    sub = tmp_path / "submission"
+    _copy(REFERENCE / "deeplearning", sub / "assignment2_old" / "deeplearning")
+    old = sub / "assignment2_old" / "deeplearning" / "rnn_layers.py"
+    old.write_text(old.read_text().replace("next_h = np.tanh(x.dot(Wx) + prev_h.dot(Wh) + b)",
+                                           "next_h = np.tanh(x.dot(Wx) + prev_h.dot(Wh))"))
+    shutil.copyfile(REFERENCE / "deeplearning" / "rnn_layers.py", sub / "rnn_layers.py")
+    r = staged(sub)
+    assert r.files["rnn_layers.py"].source == "rnn_layers.py"
+    said = [m for m in r.messages if m.startswith("rnn_layers.py: used rnn_layers.py")]
+    assert said and "a different version of the file" in said[0], r.messages
+
+
+def test_a_large_zip_in_a_folder_is_read_in_place(tmp_path, staged, monkeypatch):
+    """Probe round N: assignment2.zip (datasets and all, 300 MB) left in an uploaded folder was skipped whole
+    for its size; its code members are read as an uploaded zip's are."""
+    monkeypatch.setattr(staging, "MAX_NOTEBOOK_BYTES", 4096)
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    with zipfile.ZipFile(sub / "assignment2.zip", "w") as zf:
+        for f in ("rnn_layers.py", "classifiers/rnn.py"):
+            zf.write(REFERENCE / "deeplearning" / f, f"assignment2/deeplearning/{f}")
+    assert (sub / "assignment2.zip").stat().st_size > 4096
+    r = staged(sub)
+    assert r.files["rnn_layers.py"].source == "assignment2/assignment2/deeplearning/rnn_layers.py", r.messages
+    assert _text(r, "rnn_layers.py") == (REFERENCE / "deeplearning" / "rnn_layers.py").read_text()
+
+
+def test_archives_that_are_not_read_are_named(tmp_path, staged):
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    (sub / "hw2.tar.gz").write_bytes(b"\x1f\x8b" + b"\0" * 64)
+    r = staged(sub)
+    assert any("hw2.tar.gz is a .tar.gz archive, which is not read: upload a .zip" in m for m in r.messages), r.messages
+    empty = tmp_path / "empty.zip"
+    zipfile.ZipFile(empty, "w").close()
+    r = staged(empty)
+    assert any("empty.zip holds no files (an empty zip)" in m for m in r.messages), r.messages
 
 
 def test_a_notebook_too_large_to_read_says_to_clear_its_outputs(tmp_path, staged, monkeypatch):
