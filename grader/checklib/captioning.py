@@ -229,7 +229,10 @@ def check_sample(student, case, standins=()):
     vocab = case.params["word_to_idx"]
     start, end = vocab["<START>"], vocab["<END>"]
     if np.all(got == vocab["<NULL>"]):
-        fail("every caption is <NULL>: sample() is not implemented yet")
+        # the starter's captions = self._null * np.ones(...) left as it is, or a sample() that writes word 0 at
+        # every step (probe round N: an argmax over the batch axis, for a batch of one)
+        fail("every caption is <NULL> (word 0): sample() is not implemented yet, or it writes word 0 at every step "
+             "(take the argmax of the (N, V) scores over axis=1, one word per caption, and write it into captions)")
     # after the first <END> anything goes: the course lets sampling stop there or carry on
     stops = [int(np.argmax(w == end)) + 1 if (w == end).any() else want.shape[1] for w in want]
     wrong = [i for i in range(want.shape[0]) if not np.array_equal(got[i, :stops[i]], want[i, :stops[i]])]
