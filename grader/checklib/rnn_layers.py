@@ -266,12 +266,18 @@ def _forward_is_standin(fn, standins) -> bool:
     return BACKWARD[fn].forward in standins
 
 
-def _check_backward(student, fn, case, grad, standins=()):
+def _judge_backward(student, fn, case, grad, standins, gradcheck: bool):
+    """A backward pass's value check (``gradcheck`` False) or gradient check, its forward pass standing in or
+    not (a wrong one: see _against_correct_forward and _sequence_after_wrong_forward)."""
     if _forward_is_standin(fn, standins):
         if fn not in DEPENDS:
-            return _against_correct_forward(student, fn, case, grad, gradcheck=False)
-        return _sequence_after_wrong_forward(student, fn, case, grad, standins, gradcheck=False)
-    _compare_backward(student, fn, case, grad, standins)
+            return _against_correct_forward(student, fn, case, grad, gradcheck=gradcheck)
+        return _sequence_after_wrong_forward(student, fn, case, grad, standins, gradcheck=gradcheck)
+    (_compare_gradient if gradcheck else _compare_backward)(student, fn, case, grad, standins)
+
+
+def _check_backward(student, fn, case, grad, standins=()):
+    return _judge_backward(student, fn, case, grad, standins, gradcheck=False)
 
 
 def _compare_backward(student, fn, case, grad, standins):
@@ -280,11 +286,7 @@ def _compare_backward(student, fn, case, grad, standins):
 
 
 def _check_gradient(student, fn, case, grad, standins=()):
-    if _forward_is_standin(fn, standins):
-        if fn not in DEPENDS:
-            return _against_correct_forward(student, fn, case, grad, gradcheck=True)
-        return _sequence_after_wrong_forward(student, fn, case, grad, standins, gradcheck=True)
-    _compare_gradient(student, fn, case, grad, standins)
+    return _judge_backward(student, fn, case, grad, standins, gradcheck=True)
 
 
 def _compare_gradient(student, fn, case, grad, standins):
@@ -501,10 +503,7 @@ def _against_correct_forward(student, fn: str, case, grad: str, gradcheck: bool)
         # correct backward pass after, e.g., next_c = f * prev_c + i * g + 0.1 reads that next_c from its cache
         # on every input, so its values are never the course's; a numeric gradient of the student's forward
         # pass still tells a right formula from a wrong one.
-        if not gradcheck and _derivative_of_own_forward(student, fn, case, grad):
-            student.note(f"judged as the derivative of your own {spec.forward}, which a numeric gradient confirms: "
-                         f"on no input tried does your {spec.forward} compute the course's values (see "
-                         f"{blocks.test_name(student, spec.forward)}), so {grad} could not be compared with them")
+        if not gradcheck and _judged_as_own_derivative(student, fn, case, grad):
             return blocks.JUDGED_ON_ITS_OWN
         raise blocks.Inseparable(str(tried[0]))
     raise tried[0]
@@ -544,10 +543,7 @@ def _sequence_after_wrong_forward(student, fn: str, case, grad: str, standins, g
         raise with_grader_forward
     # It reads only its own forward pass's cache, whose values are wrong on every input tried: judged as the
     # derivative of that forward pass (as a step's backward pass is), or else not apart from it
-    if not gradcheck and _derivative_of_own_forward(student, fn, case, grad):
-        student.note(f"judged as the derivative of your own {spec.forward}, which a numeric gradient confirms: "
-                     f"on no input tried does your {spec.forward} compute the course's values (see "
-                     f"{blocks.test_name(student, spec.forward)}), so {grad} could not be compared with them")
+    if not gradcheck and _judged_as_own_derivative(student, fn, case, grad):
         return blocks.JUDGED_ON_ITS_OWN
     try:
         compare(student, fn, case, grad, ())
@@ -615,6 +611,19 @@ def _against_oracle(fn: str, case, grad: str, got, arglist, gradcheck: bool) -> 
     else:
         want = oracle_backward(fn, [case.inputs[d] for d in spec.douts], oracle_forward(spec.forward, f64)[-1])[grad]
         compare_case(grad, got, want, BACKWARD_TOL, case, hint=hint)
+
+
+def _judged_as_own_derivative(student, fn: str, case, grad: str) -> bool:
+    """Whether the student's ``grad`` is the derivative of their own forward pass (noted so): how a backward
+    pass's values are judged when its forward pass computes the course's values on no input tried."""
+    from grader.checklib import blocks
+    spec = BACKWARD[fn]
+    if not _derivative_of_own_forward(student, fn, case, grad):
+        return False
+    student.note(f"judged as the derivative of your own {spec.forward}, which a numeric gradient confirms: on no "
+                 f"input tried does your {spec.forward} compute the course's values (see "
+                 f"{blocks.test_name(student, spec.forward)}), so {grad} could not be compared with them")
+    return True
 
 
 def _derivative_of_own_forward(student, fn: str, case, grad: str) -> bool:
