@@ -276,6 +276,22 @@ def test_a_notebook_too_large_to_read_says_to_clear_its_outputs(tmp_path, staged
 
 
 
+def test_a_notebook_of_72_mb_of_images_is_read(tmp_path, staged):
+    """Probe round N: a style-transfer notebook saved with its images (72 MB) was skipped at 64 MB, and all of Q4
+    lost; notebooks up to 160 MB are read, their outputs dropped as they are parsed."""
+    code = (REFERENCE / "deeplearning" / "style_transfer.py").read_text()
+    body = code[code.index("def content_loss("):code.index("def gram_matrix(")]
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "execution_count": 1, "source": body.splitlines(True),
+                     "outputs": [{"output_type": "display_data", "data": {"image/png": "A" * (72 * 1024 ** 2)}}]}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    (sub / "StyleTransfer-PyTorch.ipynb").write_text(json.dumps(nb))
+    r = staged(sub)
+    assert r.files["style_transfer.py"].origin == "notebook", r.messages
+    assert "content_loss" in r.files["style_transfer.py"].functions
+
+
 NEWER_SYNTAX = [  # (a line only a newer Python reads, what staging calls it)
     ('    print(f"{next_h["shape"]}") if False else None\n', "an f-string that uses its own quote character"),
     ("    type Pair = tuple\n", "a type statement (Python 3.12+)"),
