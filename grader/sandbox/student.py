@@ -156,5 +156,11 @@ def describe_worker_error(exc: WorkerError, where: str = "", report: StageReport
                 head += (" (a debugger call, pdb.set_trace() or similar, is left in your code: the grader has no "
                          "keyboard to answer it; remove the call)")
         tb = report.in_notebooks(exc.traceback) if report is not None else exc.traceback
+        if exc.exc_type == "NameError" and tb and "code cell" in tb:
+            # a name the notebook set in a cell the grader does not run (class_names = load_imagenet_val(...)[2]):
+            # the student sees a NameError about a name their notebook defines (probe round O)
+            head += (" (from your notebook the grader takes its functions, imports and simple constants, not the "
+                     "cells that load data or run code: a name set by such a cell is not defined here; compute it "
+                     "inside the function, or use the function's arguments)")
         return (head + ("\n" + tb if tb else "")).rstrip()
     return str(exc)

@@ -176,6 +176,27 @@ def test_extract_keeps_imports_definitions_and_constants_only():
     assert info["kept_from_template"] == ["Flatten", "bce_loss"]
 
 
+def test_extract_keeps_loss_modules_and_names_the_class_labels():
+    """Probe round O: values the student's functions use, built in a cell: a torch.nn loss (`criterion =
+    nn.BCEWithLogitsLoss()`: 1-5.5 points lost on "not defined"), and the course's `class_names` (loaded from
+    data the grader does not have; numbered labels stand in).  A model or data built by a call stays out."""
+    cells = ["import torch\nimport torch.nn as nn\n",
+             "criterion = nn.BCEWithLogitsLoss()\nmse_sum = torch.nn.MSELoss(reduction='sum')\n"
+             "model = torchvision.models.squeezenet1_1(pretrained=True)\nnet = nn.Linear(3, 4)\n",
+             "X, y, class_names = load_imagenet_val(num=5)\n"]
+    gan = (TEMPLATE / "deeplearning" / "gan_pytorch.py").read_text()
+    body, info = notebook.extract(cells, "gan_pytorch.py", gan)
+    assert "criterion = nn.BCEWithLogitsLoss()" in body and "mse_sum = torch.nn.MSELoss(reduction='sum')" in body
+    for gone in ("squeezenet1_1", "nn.Linear(3, 4)", "class_names"):
+        assert gone not in body, gone
+    nv = (TEMPLATE / "deeplearning" / "network_visualization.py").read_text()
+    body, info = notebook.extract(cells, "network_visualization.py", nv)
+    names = {}
+    exec(next(line for line in body.splitlines() if line.startswith("class_names =")), names)
+    assert names["class_names"][999] == "class 999" and "load_imagenet_val" not in body
+    assert "class_names" in info["constants"]
+
+
 def test_inline_class_visualization_step_becomes_a_function():
     template_src = (TEMPLATE / "deeplearning" / "network_visualization.py").read_text()
     body, info = notebook.extract(cells_of("NetworkVisualization-PyTorch"), "network_visualization.py", template_src)
