@@ -284,6 +284,18 @@ def _defined_functions(cells: list[str]) -> set[str]:
     return names
 
 
+def _overridden(cells: list[str], provided: set[str]) -> dict[str, tuple[int, str]]:
+    """Provided names (a class such as Unflatten) the notebook defines again, differently, after the course's
+    cell: name -> (cell, source) of the last definition, the one the student's code ran with (probe round O: a
+    student's own Unflatten(*shape) was replaced by the course's, and both DC networks failed)."""
+    seen: dict[str, list[tuple[int, str]]] = {}
+    for i, src in enumerate(cells):
+        for node, text in _parse_blocks(src):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in provided:
+                seen.setdefault(node.name, []).append((i, _segment(node, text)))
+    return {n: d[-1] for n, d in seen.items() if len(d) > 1 and d[-1][1].strip() != d[0][1].strip()}
+
+
 def _template_names(template_src: str) -> set[str]:
     """Names the template binds at top level with def/class or imports (provided helpers, stubs,
     helpers it imports such as image_utils.jitter)."""
@@ -387,6 +399,8 @@ def extract(cells: list[str], staged_as: str, template_src: str, shown: str = "t
     spans: list[tuple[int, int, int]] = []  # (index in parts, cell, the part's first line in the cell)
     step_code = None
     defined = _defined_functions(cells)
+    overrides = _overridden(cells, provided)
+    own: list[str] = []
     broken: dict[str, tuple[int, int, str]] = {}  # wanted function -> (cell, line, message) of a part that does not parse
     for i, src in enumerate(cells):
         errors: list = []
@@ -402,7 +416,7 @@ def extract(cells: list[str], staged_as: str, template_src: str, shown: str = "t
                                  "except Exception:  # not available where the grader runs\n    pass\n")
                     imports += 1
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                if node.name in provided:
+                if node.name in provided and overrides.get(node.name) != (i, _segment(node, text)):
                     kept.add(node.name)
                     if (node.name == "create_class_visualization" and staged_as == "network_visualization.py"
                             and not (defined & set(_STEP_NAMES))):
@@ -410,6 +424,9 @@ def extract(cells: list[str], staged_as: str, template_src: str, shown: str = "t
                     continue
                 parts.append(f"# cell {i + 1}\n{_segment(node, text)}\n")
                 spans.append((len(parts) - 1, i + 1, _first_line(node)))
+                if node.name in provided:
+                    own.append(node.name)
+                    kept.discard(node.name)
                 if node.name in wanted and node.name not in taken:
                     taken.append(node.name)
             else:
@@ -454,6 +471,7 @@ def extract(cells: list[str], staged_as: str, template_src: str, shown: str = "t
     # [first line in the returned text, lines, cell, first line in the cell] of each definition taken whole
     cell_map = [[starts[k] + 1, parts[k].count("\n") - 1, cell, first] for k, cell, first in spans]
     return "\n".join(parts), {"cell_map": cell_map, "functions": taken, "constants": consts, "kept_from_template": sorted(kept),
+                              "own_versions": own,
                               "imports": imports, "step_from_inline": step_code is not None,
                               "names": names, "syntax_errors": {n: broken[n] for n in syntax_stubs}}
 
@@ -569,6 +587,9 @@ def _fill_one(sf, parsed: dict, root: Path, pkg_dir: Path, template: Path, need_
         note += "; constants: " + ", ".join(info["constants"])
     if info["kept_from_template"]:
         note += "; provided code kept from the course's file: " + ", ".join(info["kept_from_template"])
+    if info["own_versions"]:
+        note += ("; your own version of provided code, defined again after the course's cell: "
+                 + ", ".join(info["own_versions"]))
     defined = _defined_functions(parsed[best])
     missing = [f for f in FILES[sf.staged_as].notebook_functions
                if f not in defined and f not in ("create_class_visualization", "class_visualization_update_step")]

@@ -197,6 +197,20 @@ def test_extract_keeps_loss_modules_and_names_the_class_labels():
     assert "class_names" in info["constants"]
 
 
+def test_a_provided_class_the_student_defines_again_is_theirs():
+    """Probe round O: the course's Unflatten cell, then the student's own Unflatten(*shape) in a later cell, used
+    by their DC networks: the course's replaced it and both networks failed (4 points).  The notebook's last
+    definition is what the student's code ran with; a provided definition met once stays the course's."""
+    gan = (TEMPLATE / "deeplearning" / "gan_pytorch.py").read_text()
+    course = "class Unflatten(nn.Module):\n    def __init__(self, N=-1, C=128, H=7, W=7):\n        super().__init__()\n"
+    theirs = "class Unflatten(nn.Module):\n    def __init__(self, *shape):\n        super().__init__()\n"
+    body, info = notebook.extract(["import torch.nn as nn\n", course, theirs], "gan_pytorch.py", gan)
+    assert info["own_versions"] == ["Unflatten"] and "Unflatten" not in info["kept_from_template"]
+    assert "def __init__(self, *shape)" in body and "C=128" not in body
+    body, info = notebook.extract(["import torch.nn as nn\n", course, course], "gan_pytorch.py", gan)
+    assert info["own_versions"] == [] and "Unflatten" in info["kept_from_template"] and "C=128" not in body
+
+
 def test_inline_class_visualization_step_becomes_a_function():
     template_src = (TEMPLATE / "deeplearning" / "network_visualization.py").read_text()
     body, info = notebook.extract(cells_of("NetworkVisualization-PyTorch"), "network_visualization.py", template_src)
