@@ -524,7 +524,10 @@ def fill_from_notebooks(report, root, notebooks, pkg_dir, template: Path | None 
     for sf in targets:
         starter = sf.source if sf.origin == "file" else None
         try:
-            _fill_one(sf, parsed, root, pkg_dir, template, need_written=starter is not None)
+            others = _fill_one(sf, parsed, root, pkg_dir, template, need_written=starter is not None)
+            if others and sf.origin == "notebook":  # as for two .py copies: which one counted is said
+                report.messages.append(f"{sf.staged_as}: used the notebook {sf.source}; also found "
+                                       f"{', '.join(others[:3])}, which implements its functions too (ignored)")
         except Exception as exc:  # a pathological notebook must not stop the grading of everything else
             if starter is None:
                 (pkg_dir / sf.staged_as).unlink(missing_ok=True)
@@ -537,15 +540,15 @@ def fill_from_notebooks(report, root, notebooks, pkg_dir, template: Path | None 
                                    f"is written), so the functions were taken from the notebook {sf.source}")
 
 
-def _fill_one(sf, parsed: dict, root: Path, pkg_dir: Path, template: Path, need_written: bool = False) -> None:
+def _fill_one(sf, parsed: dict, root: Path, pkg_dir: Path, template: Path, need_written: bool = False) -> list[str]:
     """Build ``sf``'s file from the notebook that implements the most of its functions (then: defines the
     most, has the course's name, comes first by path); with ``need_written``, only from one that implements
-    at least one."""
+    at least one.  Returns the other notebooks that implement some of them (a stale -Copy1 notebook)."""
     spec = FILES[sf.staged_as]
     tpl = template / PACKAGE / sf.staged_as
     template_src = tpl.read_text() if tpl.exists() else ""
     counter = stubs.Counter(sf.staged_as, template_src)
-    best, best_key = None, None
+    best, best_key, implementing = None, None, []
     for nb, cells in parsed.items():
         if spec.framework in ("pytorch", "tensorflow") and notebook_framework(nb, cells) not in (spec.framework, None):
             continue  # the other track's notebook
@@ -557,10 +560,12 @@ def _fill_one(sf, parsed: dict, root: Path, pkg_dir: Path, template: Path, need_
         if need_written and written == 0:
             continue
         key = (written, s, nb.name in spec.notebooks)
+        if written:
+            implementing.append(nb)
         if best_key is None or key > best_key:  # ties: the first by path
             best, best_key = nb, key
     if best is None:
-        return
+        return []
     try:
         rel = best.relative_to(root).as_posix()
     except ValueError:
@@ -602,3 +607,11 @@ def _fill_one(sf, parsed: dict, root: Path, pkg_dir: Path, template: Path, need_
     if missing:
         note += "; not defined in the notebook (graded as missing): " + ", ".join(missing)
     sf.note = note
+    shown = []
+    for nb in implementing:
+        if nb != best:
+            try:
+                shown.append(nb.relative_to(root).as_posix())
+            except ValueError:
+                shown.append(nb.name)
+    return shown

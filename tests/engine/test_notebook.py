@@ -302,6 +302,19 @@ def test_fill_finds_notebooks_by_content_and_only_for_missing_files(tmp_path):
     assert not assigned & {"answers", "mnist_train", "loader_train", "D", "G", "D_solver", "fake_images", "data", "b"}
 
 
+def test_a_second_notebook_with_the_work_is_named(tmp_path):
+    """Probe round O: a stale GANs-PyTorch-Copy1.ipynb beside the real notebook was ignored without a word; which
+    notebook counted is said, as for two copies of a .py file (the course's name wins the tie)."""
+    sub = tmp_path / "sub"
+    build_notebook(cells_of("GANs-PyTorch"), sub / "GANs-PyTorch-Copy1.ipynb")
+    build_notebook(cells_of("GANs-PyTorch"), sub / "GANs-PyTorch.ipynb")
+    report = _report(tmp_path, present=())
+    notebook.fill_from_notebooks(report, sub, sorted(sub.rglob("*.ipynb")), tmp_path / "stage" / "deeplearning")
+    assert report.files["gan_pytorch.py"].source == "GANs-PyTorch.ipynb"
+    assert ("gan_pytorch.py: used the notebook GANs-PyTorch.ipynb; also found GANs-PyTorch-Copy1.ipynb, which "
+            "implements its functions too (ignored)") in report.messages, report.messages
+
+
 def test_notebook_without_the_functions_leaves_the_file_missing(tmp_path):
     sub = tmp_path / "sub"
     build_notebook(["import torch\nx = torch.zeros(3)\n"], sub / "scratch.ipynb")
