@@ -181,15 +181,16 @@ def check_model_gradient(student, case, standins=()):
                              label=_label("CaptioningRNN.loss", case), callbacks=_callbacks(standins))
         vals = np.array([float(as_array("loss", r)) for r in res.value])
         num = ((vals[0::2] - vals[1::2]) / (2 * h)).reshape(x.shape)
-        if float(np.max(np.abs(num))) < 1e-12 and float(np.max(np.abs(analytic))) < 1e-12:
+        num_max, analytic_max = float(np.max(np.abs(num))), float(np.max(np.abs(analytic)))
+        if num_max < 1e-12 and analytic_max < 1e-12:
             _nontrivial_or_fail(student, case, standins, k)
-        if float(np.max(np.abs(num))) < 1e-12 <= float(np.max(np.abs(analytic))):
+        if num_max < 1e-12 <= analytic_max:
             # the relative error over a zero numeric gradient is a meaningless 1e+07 (probe round N: h0 without
             # b_proj): say what it means
             bad.append(f"{k}: your loss does not depend on {k} (its numeric gradient is zero), yet grads['{k}'] is "
-                       f"not (largest |entry| {float(np.max(np.abs(analytic))):.1e}): the loss leaves {k} out")
+                       f"not (largest |entry| {analytic_max:.1e}): the loss leaves {k} out")
             continue
-        err = float(np.max(np.abs(num - analytic)) / max(np.max(np.abs(num)), 1e-8))
+        err = float(np.max(np.abs(num - analytic)) / max(num_max, 1e-8))
         if not err <= MODEL_GRADCHECK_TOL:
             hint = MODEL_GRAD_HINTS.get(k, "")
             if marginal(err, MODEL_GRADCHECK_TOL):

@@ -7,6 +7,8 @@ is inconsistent, and by how much).
 """
 from __future__ import annotations
 
+import itertools
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -473,16 +475,10 @@ def _against_correct_forward(student, fn: str, case, grad: str, gradcheck: bool)
     grader's forward pass."""
     spec = BACKWARD[fn]
     fwd = FORWARD[spec.forward]
-    base = {a: case.inputs[a] for a in fwd.args}
     tried, agreed = [], False
-    for what, args in [("", base)] + _variants(spec.forward, base):
-        arglist = [args[a] for a in fwd.args]
-        if what:
-            agree = student.once(("agrees", spec.forward, case.name, what),
-                                 lambda: _forward_agrees(student, spec.forward, arglist))
-            if not agree:
-                continue
-            agreed = True
+    own = ("", [case.inputs[a] for a in fwd.args])
+    for what, arglist in itertools.chain([own], _agreeing_variants(student, spec.forward, case)):
+        agreed = agreed or bool(what)
         try:
             got = as_array(grad, _student_grads(student, fn, case, args=arglist, variant=what)[grad])
             _against_oracle(fn, case, grad, got, arglist, gradcheck)
@@ -509,6 +505,16 @@ def _against_correct_forward(student, fn: str, case, grad: str, gradcheck: bool)
     raise tried[0]
 
 
+def _agreeing_variants(student, forward: str, case):
+    """(what, arglist) of each of _variants' inputs on which the student's ``forward`` computes the grader's
+    values (asked lazily, once per case and variant)."""
+    fwd = FORWARD[forward]
+    for what, args in _variants(forward, {a: case.inputs[a] for a in fwd.args}):
+        arglist = [args[a] for a in fwd.args]
+        if student.once(("agrees", forward, case.name, what), lambda: _forward_agrees(student, forward, arglist)):
+            yield what, arglist
+
+
 def _sequence_after_wrong_forward(student, fn: str, case, grad: str, standins, gradcheck: bool):
     """A sequence's backward pass whose forward pass is wrong (its steps right): judged with the grader's
     forward pass standing in (its cache in the student's own layout where the stand-in can build one, see
@@ -520,7 +526,6 @@ def _sequence_after_wrong_forward(student, fn: str, case, grad: str, standins, g
     from the forward pass (blocks.Inseparable), rather than "the fault is here"."""
     from grader.checklib import blocks
     spec = BACKWARD[fn]
-    fwd = FORWARD[spec.forward]
     compare = _compare_gradient if gradcheck else _compare_backward
     try:
         return compare(student, fn, case, grad, standins)
@@ -529,12 +534,7 @@ def _sequence_after_wrong_forward(student, fn: str, case, grad: str, standins, g
     cell = spec.forward.split("_")[0]
     if any(blocks.known_to_fail(student, f) for f in (f"{cell}_step_forward", f"{cell}_step_backward")):
         raise with_grader_forward
-    base = {a: case.inputs[a] for a in fwd.args}
-    for what, args in _variants(spec.forward, base):
-        arglist = [args[a] for a in fwd.args]
-        if not student.once(("agrees", spec.forward, case.name, what),
-                            lambda: _forward_agrees(student, spec.forward, arglist)):
-            continue
+    for what, arglist in _agreeing_variants(student, spec.forward, case):
         got = as_array(grad, _student_grads(student, fn, case, args=arglist, variant=what)[grad])
         _against_oracle(fn, case, grad, got, arglist, gradcheck)  # a wrong backward pass fails here
         student.note(f"judged on inputs with {what}, where your {spec.forward} computes the right values")

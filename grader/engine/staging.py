@@ -63,6 +63,12 @@ class StagedFile:
                                      # cell, its first line in the cell] of each definition taken from the notebook
 
 
+def _unreadable_verb(sf: StagedFile) -> str:
+    """What could not be done with an unreadable file: "imported" for a syntax error (grammar.syntax_error's
+    note), "read" for bytes that are not text or a file too large."""
+    return "imported" if sf.note.startswith("SyntaxError") else "read"
+
+
 @dataclass
 class StageReport:
     stage_dir: str
@@ -92,17 +98,22 @@ class StageReport:
             return m.group(0)
         return FRAME.sub(where, text) if text else text
 
-    def missing_message(self, staged_as: str) -> str | None:
-        """Student-facing reason a staged file is absent, or None if it is present."""
+    def missing_message(self, staged_as: str, tensorflow: bool = False) -> str | None:
+        """Student-facing reason a staged file is absent, or None if it is present.  ``tensorflow``: the rubric
+        also grades the TensorFlow track, whose files were looked for too (a TensorFlow student who left out a
+        notebook was told of the PyTorch file only, probe round M)."""
         f = self.files.get(staged_as)
         if f is None or f.origin in ("file", "notebook"):
             return None
         names = FILES[staged_as].shown
-        if f.origin == "unreadable" and f.note.startswith("SyntaxError"):  # grammar.syntax_error
-            return f"{f.source or names} could not be imported ({f.note}); these checks could not run"
         if f.origin == "unreadable":
-            return f"{names} could not be read ({f.note}); these checks could not run"
-        return f"{names} was not found in your submission; these checks could not run"
+            verb = _unreadable_verb(f)  # a syntax error names the file as it is in the submission
+            return f"{(f.source or names) if verb == 'imported' else names} could not be {verb} ({f.note}); these " \
+                   "checks could not run"
+        tf = [n for q in QUESTIONS.values() if tensorflow and staged_as in q.files
+              for t in q.tf_files for n in FILES[t].names + FILES[t].notebooks]
+        also = f", nor its TensorFlow version ({' or '.join(tf)})" if tf else ""
+        return f"{names} was not found in your submission{also}; these checks could not run"
 
 
 def _upload_line(line: str) -> str:
@@ -121,14 +132,20 @@ def _extract(zpath: Path, dest: Path, messages: list[str], shown: str, budget: i
     return got.bytes
 
 
+def _folder_for(zpath: Path) -> Path:
+    """A new folder's path for the members of ``zpath`` (a path in our copy of the upload): beside it, named
+    after it (``hw2.zip`` -> ``hw2/``, or ``hw2.1/`` when that is taken)."""
+    dest, n = zpath.with_suffix(""), 1
+    while dest.exists() or dest.is_symlink():
+        dest, n = zpath.with_name(f"{zpath.stem}.{n}"), n + 1
+    return dest
+
+
 def _unpack_inner_zips(root: Path, messages: list[str], used: int) -> None:
     """A zip inside the upload (assignment2.zip left in the folder, or zipped inside the zip): unpack each
     once, into a new folder beside it (``root`` is ours: it holds no links)."""
     for inner in sorted(p for p in root.rglob("*.zip") if files.is_regular(p)):
-        dest = inner.with_suffix("")
-        n = 1
-        while dest.exists() or dest.is_symlink():
-            dest, n = inner.with_name(f"{inner.stem}.{n}"), n + 1
+        dest = _folder_for(inner)
         dest.mkdir()
         rel = inner.relative_to(root).as_posix()
         try:
@@ -462,10 +479,7 @@ def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = No
             if p.suffix.lower() == ".zip":
                 # assignment2.zip (datasets and all) left in the folder: its code members are read in place, as
                 # an uploaded zip's are (probe round N: a 300 MB one was skipped whole, 0/60 for correct code)
-                dest = root / rel.with_suffix("")
-                n = 1
-                while dest.exists():
-                    dest, n = root / rel.with_name(f"{rel.stem}.{n}"), n + 1
+                dest = _folder_for(root / rel)
                 dest.mkdir(parents=True)
                 try:
                     used += _extract(p, dest, unpack_messages, rel.as_posix(), max(0, MAX_ZIP_BYTES - used))
@@ -524,8 +538,7 @@ def stage(submission: Path, template: Path = TEMPLATE, workdir: Path | None = No
         if sf.origin == "missing":
             report.messages.append(f"{staged_as}: no {FILES[staged_as].shown} in the submission")
         elif sf.origin == "unreadable":
-            verb = "imported" if sf.note.startswith("SyntaxError") else "read"
-            report.messages.append(f"{staged_as}: {sf.source} could not be {verb} ({sf.note})")
+            report.messages.append(f"{staged_as}: {sf.source} could not be {_unreadable_verb(sf)} ({sf.note})")
 
     for p in stage_dir.rglob("*"):
         os.chmod(p, 0o755 if p.is_dir() else 0o644)

@@ -13,7 +13,7 @@ import contextlib
 from pathlib import Path
 
 from grader.checklib.compare import CheckFailure, fail
-from grader.questions import FILES
+from grader.questions import FILES, TENSORFLOW
 from grader.sandbox.client import CallResult, Sandbox, StudentException, WorkerError
 from grader.engine.staging import StageReport
 
@@ -60,9 +60,9 @@ class Student:
     # ------------------------------------------------------------ modules
     def require(self, staged_as: str) -> str:
         """Module name of a student file, or a failure that says it is missing / does not import."""
-        msg = self.report.missing_message(staged_as)
+        msg = self.report.missing_message(staged_as, tensorflow=TENSORFLOW in self.rubric_tracks)
         if msg:
-            fail(self._or_tensorflow(staged_as, msg))
+            fail(msg)
         mod = FILES[staged_as].module
         try:
             self.sandbox.import_module(mod, timeout=self.timeout)
@@ -73,20 +73,6 @@ class Student:
         except WorkerError as exc:
             fail(f"importing {self.report.files[staged_as].source or staged_as} failed: {exc}")
         return mod
-
-    def _or_tensorflow(self, staged_as: str, msg: str) -> str:
-        """A missing PyTorch file's message, under a rubric that also grades the TensorFlow track: the
-        TensorFlow files were looked for too (a TensorFlow student who left out a notebook was told of the
-        PyTorch file only, probe round M)."""
-        from grader.questions import FILES, QUESTIONS, TENSORFLOW
-        if TENSORFLOW not in self.rubric_tracks:
-            return msg
-        tf = [n for q in QUESTIONS.values() if staged_as in q.files
-              for f in q.tf_files for n in FILES[f].names + FILES[f].notebooks]
-        where = " was not found in your submission"
-        if not tf or where not in msg:
-            return msg
-        return msg.replace(where, f"{where}, nor its TensorFlow version ({' or '.join(tf)})", 1)
 
     def names(self, staged_as: str) -> list[str]:
         mod = self.require(staged_as)
